@@ -1,0 +1,1 @@
+"""Shared test harness: real processes on 127.0.0.1, prerequisites, archive readers."""
