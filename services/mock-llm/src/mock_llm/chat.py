@@ -1,0 +1,329 @@
+"""POST /v1/chat/completions: admission, faults, and the streaming / non-streaming answers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, request
+
+from mock_llm import connection, errors
+from mock_llm.faults import FAULT_HEADER, FAULT_KINDS, STATUS_FAULTS, draw_fault
+from mock_llm.generation import Plan, count_prompt_tokens, derived_rng, make_plan, request_digest
+from mock_llm.metrics import (
+    ACTIVE_STREAMS,
+    COMPLETION_TOKENS_TOTAL,
+    FAULTS_TOTAL,
+    PROMPT_TOKENS_TOTAL,
+    QUEUED_REQUESTS,
+    REQUESTS_TOTAL,
+)
+from mock_llm.state import ServiceState, get_state
+from mock_llm.validation import ChatRequest, context_check, parse_chat_request, parse_json_body
+
+blueprint = Blueprint("chat", __name__)
+SYSTEM_FINGERPRINT = "fp_mock"
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+class Lease:
+    """A concurrency slot plus the active-stream gauge, released exactly once."""
+
+    def __init__(self, state: ServiceState, model: str) -> None:
+        self._state, self._model = state, model
+        self._released = False
+        self._lock = threading.Lock()
+        state.metrics.add(ACTIVE_STREAMS, 1, model=model)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._state.gates[self._model].release()
+        self._state.metrics.add(ACTIVE_STREAMS, -1, model=self._model)
+
+
+def _choose_fault(state: ServiceState, chat: ChatRequest, digest: bytes) -> str | None:
+    header = request.headers.get(FAULT_HEADER, "").strip()
+    if header:
+        if header not in FAULT_KINDS:
+            raise errors.bad_request(
+                f"Unknown {FAULT_HEADER} {header[:40]!r}; known: {', '.join(FAULT_KINDS)}.",
+                FAULT_HEADER,
+                "invalid_value",
+            )
+        return header
+    if chat.suffix_fault:
+        return chat.suffix_fault
+    rates = state.faults.effective_rates(chat.profile.name, chat.profile.faults)
+    if not rates:
+        return None
+    occurrence = state.occurrence(digest)
+    uniform = derived_rng(digest + occurrence.to_bytes(8, "big"), "fault").random()
+    return draw_fault(rates, uniform)
+
+
+def _status_fault(kind: str, model: str, retry_after_ms: int) -> errors.ApiError:
+    if kind == "429":
+        return errors.rate_limited(
+            f"Rate limit reached for {model} in organization org-mock on requests per min (RPM): "
+            f"Limit 60, Used 60, Requested 1. Please try again in {retry_after_ms}ms.",
+            "requests",
+            retry_after_ms,
+        )
+    if kind == "quota":
+        return errors.insufficient_quota()
+    if kind == "500":
+        return errors.server_error()
+    if kind == "503":
+        return errors.overloaded()
+    return errors.invalid_api_key("sk-mock-fault")
+
+
+def _rate_limit_error(model: str, admission) -> errors.ApiError:
+    unit = (
+        "requests per min (RPM)" if admission.limited_by == "requests" else "tokens per min (TPM)"
+    )
+    wait_ms = max(1, round(admission.retry_after_s * 1000))
+    return errors.rate_limited(
+        f"Rate limit reached for {model} in organization org-mock on {unit}: "
+        f"Limit {admission.limit}, Used {admission.used}, Requested {admission.requested}. "
+        f"Please try again in {wait_ms}ms.",
+        admission.limited_by,
+        wait_ms,
+    )
+
+
+@blueprint.post("/v1/chat/completions")
+def chat_completions() -> Response:
+    state = get_state()
+    request_id = f"req_{uuid.uuid4().hex}"
+    chat = parse_chat_request(parse_json_body(request.get_data(cache=False)), state.profiles)
+    profile = chat.profile
+    model = profile.name
+    prompt_tokens = count_prompt_tokens(chat.messages)
+    too_long = context_check(profile, prompt_tokens, chat.limit)
+    if too_long:
+        raise too_long
+    digest = request_digest(state.settings.seed, chat.seed, model, chat.messages)
+    fault = _choose_fault(state, chat, digest)
+    expected = min(chat.limit or profile.output_tokens_max, profile.output_tokens_max)
+    admission = state.limiter.admit(profile, prompt_tokens + expected)
+    headers = {"x-request-id": request_id, "openai-model": model, **admission.headers}
+    entry = {
+        "request_id": request_id,
+        "model": model,
+        "stream": chat.stream,
+        "fault": fault,
+        "prompt_tokens": prompt_tokens,
+        "time": time.time(),
+    }
+
+    def refuse(error: errors.ApiError) -> Response:
+        error.headers = {**headers, **error.headers}
+        state.metrics.add(REQUESTS_TOTAL, model=model, status=str(error.status))
+        state.record({**entry, "status": error.status})
+        return error.response()
+
+    if fault:
+        state.metrics.add(FAULTS_TOTAL, model=model, kind=fault)
+    if fault in STATUS_FAULTS:
+        return refuse(_status_fault(fault, model, state.profiles.fault_settings.retry_after_ms))
+    if not admission.allowed:
+        return refuse(_rate_limit_error(model, admission))
+    gate = state.gates[model]
+    state.metrics.set(QUEUED_REQUESTS, gate.waiting + 1, model=model)
+    admitted = gate.acquire()
+    state.metrics.set(QUEUED_REQUESTS, gate.waiting, model=model)
+    if not admitted:
+        return refuse(
+            errors.rate_limited(
+                f"Too many concurrent requests for {model}: {profile.max_concurrency} in "
+                f"progress and {profile.queue_limit} queued. Please try again in 1s.",
+                "requests",
+                1000,
+            )
+        )
+    lease = Lease(state, model)
+    handed_over = False  # a stream releases its lease when the response closes
+    try:
+        plan = make_plan(
+            digest,
+            chat.messages,
+            profile,
+            prompt_tokens,
+            chat.limit,
+            fault,
+            state.profiles.fault_settings,
+        )
+        state.metrics.add(PROMPT_TOKENS_TOTAL, prompt_tokens, model=model)
+        answer = Answer(state, chat, plan, fault, prompt_tokens, time.monotonic(), lease)
+        if chat.stream:
+            state.metrics.add(REQUESTS_TOTAL, model=model, status="200")
+            state.record({**entry, "status": 200})
+            response = Response(answer.stream(), headers={**headers, **SSE_HEADERS})
+            response.call_on_close(lease.release)
+            handed_over = True
+            return response
+        try:
+            body = answer.complete()
+        except errors.ApiError as error:
+            return refuse(error)
+        state.metrics.add(REQUESTS_TOTAL, model=model, status="200")
+        state.record({**entry, "status": 200})
+        return Response(body, mimetype="application/json", headers=headers)
+    finally:
+        if not handed_over:
+            lease.release()
+
+
+class Answer:
+    """One admitted answer: its chunks, pacing and delivery fault."""
+
+    def __init__(
+        self,
+        state: ServiceState,
+        chat: ChatRequest,
+        plan: Plan,
+        fault: str | None,
+        prompt_tokens: int,
+        admitted: float,
+        lease: Lease,
+    ) -> None:
+        self.state, self.chat, self.plan, self.fault = state, chat, plan, fault
+        self.prompt_tokens, self.admitted, self.lease = prompt_tokens, admitted, lease
+        self.completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.sock = request.environ.get(connection.SOCKET_KEY)
+        self.model = chat.profile.name
+
+    def usage(self, completion_tokens: int) -> dict:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        }
+
+    def _fault_point(self) -> int | None:
+        """Content chunks to send before a delivery fault strikes (None: no such fault)."""
+        if self.fault in ("midstream_error", "disconnect", "truncate", "stall"):
+            after = self.state.profiles.fault_settings.after_chunks
+            return min(after, len(self.plan.tokens))
+        return None
+
+    def _sleep_until(self, moment: float) -> None:
+        delay = moment - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _schedule(self) -> Iterator[float]:
+        moment = self.admitted + self.plan.ttft_s
+        yield moment
+        for gap in self.plan.gaps_s:
+            moment += gap
+            yield moment
+
+    def complete(self) -> bytes:
+        """The non-streaming answer, after TTFT + one inter-token gap per further token."""
+        fault_point = self._fault_point()
+        if self.fault in ("disconnect", "stall"):
+            self._sleep_until(self.admitted + self.plan.ttft_s)
+            if self.fault == "stall":
+                connection.wait_until_client_leaves(self.sock, self.state.settings.stall_s)
+            connection.drop(self.sock)
+            return b""
+        *_, finished = self._schedule()
+        self._sleep_until(finished)
+        if self.fault == "midstream_error" and fault_point is not None:
+            raise errors.server_error()
+        tokens = self.plan.tokens
+        self.state.metrics.add(COMPLETION_TOKENS_TOTAL, len(tokens), model=self.model)
+        body = {
+            "id": self.completion_id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": "".join(tokens),
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": self.plan.finish_reason,
+                }
+            ],
+            "usage": self.usage(len(tokens)),
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def stream(self) -> Iterator[bytes]:
+        """SSE events: role chunk, one chunk per token, finish chunk, usage chunk, [DONE]."""
+        try:
+            yield from self._stream()
+        finally:
+            self.lease.release()
+
+    def _stream(self) -> Iterator[bytes]:
+        head = json.dumps(
+            {
+                "id": self.completion_id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+            },
+            separators=(",", ":"),
+        )[:-1]
+        usage_null = ',"usage":null' if self.chat.include_usage else ""
+
+        def chunk(delta: str, finish: str = "null") -> bytes:
+            return (
+                f'data: {head},"choices":[{{"index":0,"delta":{delta},"logprobs":null,'
+                f'"finish_reason":{finish}}}]{usage_null}}}\n\n'
+            ).encode()
+
+        yield chunk('{"role":"assistant","content":"","refusal":null}')
+        fault_point = self._fault_point()
+        sent = 0
+        metrics = self.state.metrics
+        try:
+            for token, moment in zip(self.plan.tokens, self._schedule(), strict=False):
+                if sent == fault_point:
+                    break
+                self._sleep_until(moment)
+                yield chunk(json.dumps({"content": token}, separators=(",", ":")))
+                sent += 1
+        finally:
+            metrics.add(COMPLETION_TOKENS_TOTAL, sent, model=self.model)
+        if fault_point is not None:
+            yield from self._stream_fault()
+            return
+        tail = chunk("{}", json.dumps(self.plan.finish_reason))
+        if self.chat.include_usage:
+            usage = json.dumps(self.usage(sent), separators=(",", ":"))
+            tail += f'data: {head},"choices":[],"usage":{usage}}}\n\n'.encode()
+        yield tail + b"data: [DONE]\n\n"  # one write: no small back-to-back segments
+
+    def _stream_fault(self) -> Iterator[bytes]:
+        if self.fault == "midstream_error":
+            body = json.dumps(errors.server_error().body(), separators=(",", ":"))
+            yield f"data: {body}\n\n".encode()
+        elif self.fault == "disconnect":
+            connection.drop(self.sock)
+        elif self.fault == "stall":
+            connection.wait_until_client_leaves(self.sock, self.state.settings.stall_s)
+            connection.drop(self.sock)
+        # truncate: the stream simply ends, without finish chunk, usage or [DONE]

@@ -1,0 +1,37 @@
+"""Bad configuration stops the service at start-up with a message naming the culprit."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.prereq import ROOT, service_python
+from harness.procs import ServiceProcess
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"MOCK_LLM_PORT": "eighty"}, "MOCK_LLM_PORT must be an integer"),
+        ({"MOCK_LLM_SEED": "1.5"}, "MOCK_LLM_SEED must be an integer"),
+        ({"MOCK_LLM_STALL_S": "-1"}, "MOCK_LLM_STALL_S must be between"),
+        ({"MOCK_LLM_ADMIN": "maybe"}, "MOCK_LLM_ADMIN must be true or false"),
+        ({"MOCK_LLM_PROFILES": "/nonexistent.yaml"}, "MOCK_LLM_PROFILES: no such file"),
+        ("bad-profile", "models.m.tokens_per_s must be between"),
+        ("unknown-key", "models.m: unknown key(s) ttft"),
+    ],
+)
+def test_bad_configuration_exits_with_a_clear_message(tmp_path, env, needle):
+    if isinstance(env, str):
+        profile = tmp_path / "p.yaml"
+        body = "m: {tokens_per_s: 0}" if env == "bad-profile" else "m: {ttft: 5}"
+        profile.write_text(f"models:\n  {body}\n")
+        env = {"MOCK_LLM_PROFILES": str(profile)}
+    process = ServiceProcess(
+        "mock-llm-config",
+        [service_python("mock-llm"), "-m", "mock_llm"],
+        tmp_path,
+        {"PYTHONPATH": str(ROOT / "services" / "mock-llm" / "src"), "MOCK_LLM_PORT": "1", **env},
+    )
+    with process:
+        assert process.wait_exit(timeout=30) == 2
+    assert needle in process.log()
