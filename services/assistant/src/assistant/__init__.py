@@ -1,0 +1,1 @@
+"""Chat assistant: Flask app streaming OpenAI chat completions with GenAI telemetry."""

@@ -1,0 +1,230 @@
+"""Configuration: environment variables parsed and validated once into a frozen dataclass."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o3-mini")
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CONTENT_CAPTURE_MODES = ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str
+    port: int
+    workers: int
+    threads: int
+    openai_base_url: str
+    openai_api_key: str
+    models: tuple[str, ...]
+    default_model: str
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_retries: int
+    default_max_tokens: int
+    max_tokens_limit: int
+    max_message_chars: int
+    max_body_bytes: int
+    history_max_turns: int
+    history_max_chars: int
+    session_max: int
+    session_ttl_s: float
+    feedback_max: int
+    feedback_ttl_s: float
+    system_prompt: str
+    secret_key: str
+    secret_key_generated: bool
+    cookie_secure: bool
+    legacy_attributes: bool
+    content_capture: str  # one of CONTENT_CAPTURE_MODES
+    attribute_value_limit: int
+    telemetry_enabled: bool
+    log_level: str
+
+    @property
+    def capture_in_span(self) -> bool:
+        return self.content_capture in ("SPAN_ONLY", "SPAN_AND_EVENT")
+
+    @property
+    def capture_in_event(self) -> bool:
+        return self.content_capture in ("EVENT_ONLY", "SPAN_AND_EVENT")
+
+    @property
+    def server_address(self) -> str:
+        return urlsplit(self.openai_base_url).hostname or ""
+
+    @property
+    def server_port(self) -> int:
+        parts = urlsplit(self.openai_base_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def raw(self, name: str, default: str) -> str:
+        value = self.env.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        text = self.raw(name, str(default))
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        text = self.raw(name, str(default))
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {text!r}") from None
+        if not low <= value <= high:  # also rejects NaN
+            raise ConfigError(f"{name} must be between {low} and {high}, got {text}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        text = self.env.get(name)
+        if text is None:
+            return default
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {text!r}")
+
+
+def _content_capture(value: str | None) -> str:
+    """util-genai semantics: the four modes in any case; anything else captures nothing."""
+    if value is None or value.strip() == "":
+        return "NO_CONTENT"
+    mode = value.strip().upper()
+    if mode in CONTENT_CAPTURE_MODES:
+        return mode
+    log.warning(
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=%r is not one of %s: capturing no "
+        "content",
+        value,
+        ", ".join(CONTENT_CAPTURE_MODES),
+    )
+    return "NO_CONTENT"
+
+
+def _backend(read: _Reader) -> tuple[str, str]:
+    """The LLM endpoint and key: OPENAI_BASE_URL if set; else the real OpenAI API when
+    OPENAI_API_KEY is set; else ASSISTANT_MOCK_BASE_URL (compose points it at the mock LLM)."""
+    base_url = read.raw("OPENAI_BASE_URL", "")
+    api_key = read.raw("OPENAI_API_KEY", "")
+    if not base_url and api_key:
+        base_url = OPENAI_DEFAULT_BASE_URL
+    elif not base_url:
+        base_url = read.raw("ASSISTANT_MOCK_BASE_URL", "")
+        api_key = read.raw("ASSISTANT_MOCK_API_KEY", "")
+        if not base_url:
+            raise ConfigError(
+                "set OPENAI_BASE_URL (an OpenAI-compatible endpoint such as the mock LLM) or "
+                "OPENAI_API_KEY (the real OpenAI API)"
+            )
+    # the SDK insists on a key; endpoints without authentication ignore it
+    return base_url, api_key or "unused"
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate the environment; raise ConfigError naming the variable on bad values."""
+    env = os.environ if env is None else env
+    read = _Reader(env)
+
+    base_url, api_key = _backend(read)
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"OPENAI_BASE_URL must be an http(s) URL, got {base_url!r}")
+    base_url = base_url.rstrip("/")
+
+    models = tuple(
+        m.strip() for m in read.raw("ASSISTANT_MODELS", ",".join(DEFAULT_MODELS)).split(",")
+    )
+    models = tuple(dict.fromkeys(m for m in models if m))
+    if not models:
+        raise ConfigError("ASSISTANT_MODELS must list at least one model")
+    for model in models:
+        if not _MODEL_NAME.match(model):
+            raise ConfigError(f"ASSISTANT_MODELS contains an invalid model name {model!r}")
+    default_model = read.raw("ASSISTANT_DEFAULT_MODEL", models[0])
+    if default_model not in models:
+        raise ConfigError(
+            f"ASSISTANT_DEFAULT_MODEL={default_model!r} is not in ASSISTANT_MODELS "
+            f"({', '.join(models)})"
+        )
+
+    secret = read.raw("ASSISTANT_SECRET_KEY", "")
+    generated = not secret
+    if generated:
+        secret = os.urandom(32).hex()
+    elif len(secret) < 16:
+        raise ConfigError("ASSISTANT_SECRET_KEY must be at least 16 characters long")
+
+    max_tokens_limit = read.integer("ASSISTANT_MAX_TOKENS_LIMIT", 4096, 1, 1_000_000)
+    default_max_tokens = read.integer("ASSISTANT_DEFAULT_MAX_TOKENS", 512, 1, 1_000_000)
+    if default_max_tokens > max_tokens_limit:
+        raise ConfigError(
+            "ASSISTANT_DEFAULT_MAX_TOKENS must not exceed ASSISTANT_MAX_TOKENS_LIMIT "
+            f"({default_max_tokens} > {max_tokens_limit})"
+        )
+    log_level = read.raw("ASSISTANT_LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"ASSISTANT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level}")
+
+    return Config(
+        host=read.raw("ASSISTANT_HOST", "0.0.0.0"),
+        port=read.integer("ASSISTANT_PORT", 8080, 1, 65535),
+        workers=read.integer("ASSISTANT_WORKERS", 1, 1, 64),
+        threads=read.integer("ASSISTANT_THREADS", 64, 1, 1024),
+        openai_base_url=base_url,
+        openai_api_key=api_key,
+        models=models,
+        default_model=default_model,
+        connect_timeout_s=read.number("ASSISTANT_LLM_CONNECT_TIMEOUT", 5.0, 0.1, 300),
+        read_timeout_s=read.number("ASSISTANT_LLM_READ_TIMEOUT", 60.0, 0.1, 3600),
+        max_retries=read.integer("ASSISTANT_LLM_MAX_RETRIES", 1, 0, 10),
+        default_max_tokens=default_max_tokens,
+        max_tokens_limit=max_tokens_limit,
+        max_message_chars=read.integer("ASSISTANT_MAX_MESSAGE_CHARS", 4000, 1, 1_000_000),
+        max_body_bytes=read.integer("ASSISTANT_MAX_BODY_BYTES", 16384, 256, 10_000_000),
+        history_max_turns=read.integer("ASSISTANT_HISTORY_MAX_TURNS", 10, 0, 1000),
+        history_max_chars=read.integer("ASSISTANT_HISTORY_MAX_CHARS", 12000, 0, 10_000_000),
+        session_max=read.integer("ASSISTANT_SESSION_MAX", 10000, 1, 10_000_000),
+        session_ttl_s=read.number("ASSISTANT_SESSION_TTL_SECONDS", 3600, 1, 30 * 86400),
+        feedback_max=read.integer("ASSISTANT_FEEDBACK_MAX", 50000, 1, 10_000_000),
+        feedback_ttl_s=read.number("ASSISTANT_FEEDBACK_TTL_SECONDS", 3600, 1, 30 * 86400),
+        system_prompt=env.get("ASSISTANT_SYSTEM_PROMPT", "You are a helpful assistant.").strip(),
+        secret_key=secret,
+        secret_key_generated=generated,
+        cookie_secure=read.boolean("ASSISTANT_COOKIE_SECURE", False),
+        legacy_attributes=read.boolean("ASSISTANT_LEGACY_ATTRIBUTES", False),
+        content_capture=_content_capture(
+            env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+        ),
+        attribute_value_limit=read.integer("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 12000, 256, 10**8),
+        telemetry_enabled=not read.boolean("OTEL_SDK_DISABLED", False),
+        log_level=log_level,
+    )

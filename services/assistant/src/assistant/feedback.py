@@ -1,0 +1,103 @@
+"""User feedback: a bounded TTL map from response id to the chat span it rates, and the
+`gen_ai.evaluation.result` event plus satisfaction metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext
+
+from assistant import semconv as sc
+from assistant.store import BoundedTTLMap
+from assistant.telemetry import Instruments
+
+
+@dataclass(frozen=True)
+class RatedResponse:
+    """What a later feedback needs to know about an answer."""
+
+    session_id: str
+    span_context: SpanContext
+    request_model: str
+    response_model: str | None
+    upstream_response_id: str | None
+    server_address: str
+    server_port: int
+    revisions: int = 0  # feedback received so far
+
+
+def score_label(score: int) -> str:
+    if score >= 4:
+        return "thumbs_up"
+    if score <= 2:
+        return "thumbs_down"
+    return "neutral"
+
+
+class FeedbackRecorder:
+    def __init__(self, inst: Instruments, max_entries: int, ttl_s: float) -> None:
+        self._inst = inst
+        self._answers: BoundedTTLMap[RatedResponse] = BoundedTTLMap(max_entries, ttl_s)
+
+    def remember(self, response_id: str, answer: RatedResponse) -> None:
+        self._answers.put(response_id, answer)
+
+    def record(self, response_id: str, session_id: str, score: int) -> bool:
+        """Record feedback; False when the id is unknown, expired or from another session.
+
+        Semantics of repeated feedback: every feedback emits a new evaluation event (the latest
+        one for a response id is its current rating, `assistant.feedback.revision` counts them);
+        the satisfaction histograms are recorded once per response id, at the first rating,
+        because a recorded metric point cannot be replaced.
+        """
+        seen: list[RatedResponse] = []
+
+        def bump(old: RatedResponse | None) -> RatedResponse | None:
+            if old is None or old.session_id != session_id:
+                return old
+            new = replace(old, revisions=old.revisions + 1)
+            seen.append(new)
+            return new
+
+        self._answers.update(response_id, bump)
+        if not seen:
+            return False
+        answer = seen[0]
+        attributes = {
+            sc.GEN_AI_EVALUATION_NAME: sc.EVALUATION_USER_SATISFACTION,
+            sc.GEN_AI_EVALUATION_SCORE_VALUE: score,
+            sc.GEN_AI_EVALUATION_SCORE_LABEL: score_label(score),
+            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_OPENAI,
+            sc.GEN_AI_REQUEST_MODEL: answer.request_model,
+            sc.ASSISTANT_RESPONSE_ID: response_id,
+            sc.ASSISTANT_FEEDBACK_REVISION: answer.revisions,
+        }
+        if answer.upstream_response_id:
+            attributes[sc.GEN_AI_RESPONSE_ID] = answer.upstream_response_id
+        if answer.response_model:
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = answer.response_model
+        parent = trace.set_span_in_context(NonRecordingSpan(answer.span_context))
+        # the event, in the chat's trace (parented on the chat span)
+        self._inst.logger.emit(
+            event_name=sc.EVENT_EVALUATION_RESULT, context=parent, attributes=attributes
+        )
+        # also visible on the feedback request's own server span, linked to the chat span
+        current = trace.get_current_span()
+        if current.is_recording():
+            current.add_event(sc.EVENT_EVALUATION_RESULT, attributes)
+            current.add_link(answer.span_context, {sc.ASSISTANT_RESPONSE_ID: response_id})
+        if answer.revisions == 1:
+            metric_attrs = {
+                sc.GEN_AI_EVALUATION_NAME: sc.EVALUATION_USER_SATISFACTION,
+                sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
+                sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_OPENAI,
+                sc.GEN_AI_REQUEST_MODEL: answer.request_model,
+                sc.SERVER_ADDRESS: answer.server_address,
+                sc.SERVER_PORT: answer.server_port,
+            }
+            if answer.response_model:
+                metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = answer.response_model
+            self._inst.evaluation_score.record((score - 1) / 4, metric_attrs)
+            self._inst.user_satisfaction.record(score, metric_attrs)
+        return True

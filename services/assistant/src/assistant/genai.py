@@ -1,0 +1,371 @@
+"""Hand-written GenAI instrumentation of one streamed chat completion (the only place that
+instruments the openai call; see the README for why no openai instrumentor is used).
+
+`ChatCall` owns the `chat {model}` CLIENT span and the gen_ai.client.* metrics of one call. The
+per-chunk path (`on_chunk`) is O(1): one clock read, one histogram record, attribute reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from time import perf_counter
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import inject
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from assistant import semconv as sc
+from assistant.config import Config
+from assistant.telemetry import Instruments
+
+TRUNCATION_MARK = "…[truncated]"
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    """One validated chat call: what is sent to the model."""
+
+    model: str
+    messages: tuple[dict, ...]  # OpenAI chat format, system prompt first when configured
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int
+    conversation_id: str
+    response_id: str  # the app's id (resp_<hex>), used for feedback
+
+    def create_kwargs(self) -> dict:
+        """Arguments of `chat.completions.create`: only what the user set, plus the limits."""
+        kwargs: dict = {
+            "model": self.model,
+            "messages": list(self.messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            # accepted by every model, required by reasoning models (o-series) instead of max_tokens
+            "max_completion_tokens": self.max_tokens,
+        }
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        if self.top_p is not None:
+            kwargs["top_p"] = self.top_p
+        return kwargs
+
+
+def error_type_of(exc: BaseException) -> str:
+    """Fully qualified exception type (openai.RateLimitError) for error.type."""
+    cls = type(exc)
+    module = cls.__module__ or ""
+    if module.startswith("openai"):
+        return f"openai.{cls.__qualname__}"
+    if module == "builtins":
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}" if module else sc.ERROR_TYPE_OTHER
+
+
+def _message_json(role: str, text: str, finish_reason: str | None = None) -> dict:
+    message: dict = {"role": role, "parts": [{"type": "text", "content": text}]}
+    if finish_reason is not None:
+        message["finish_reason"] = finish_reason
+    return message
+
+
+def bounded_messages_json(messages: list[dict], limit: int) -> str:
+    """Serialize semconv messages to JSON of at most `limit` characters by truncating the text of
+    each message (never cutting the JSON itself), so the attribute always parses."""
+
+    def dumps(items: list[dict]) -> str:
+        return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+
+    text = dumps(messages)
+    if len(text) <= limit or not messages:
+        return text
+    contents = [m["parts"][0]["content"] for m in messages]
+    skeleton = [{**m, "parts": [{"type": "text", "content": ""}]} for m in messages]
+    overhead = len(dumps(skeleton)) + len(messages) * len(TRUNCATION_MARK)
+    budget = max(0, (limit - overhead) // len(messages))
+    for _ in range(8):  # escaping can make text longer than its length; shrink until it fits
+        truncated = [
+            {
+                **m,
+                "parts": [
+                    {
+                        "type": "text",
+                        "content": c if len(c) <= budget else c[:budget] + TRUNCATION_MARK,
+                    }
+                ],
+            }
+            for m, c in zip(skeleton, contents, strict=True)
+        ]
+        text = dumps(truncated)
+        if len(text) <= limit:
+            return text
+        budget = max(0, budget - max(1, (len(text) - limit) // len(messages) + 1))
+    return "[]"  # pathological (huge message count): give up on content, stay valid JSON
+
+
+def bounded_parts_json(text: str, limit: int) -> str:
+    """`[{"type": "text", "content": text}]` as JSON of at most `limit` characters."""
+    budget = len(text)
+    for _ in range(8):
+        content = text if len(text) <= budget else text[:budget] + TRUNCATION_MARK
+        value = json.dumps([{"type": "text", "content": content}], ensure_ascii=False)
+        if len(value) <= limit:
+            return value
+        budget = max(0, budget - (len(value) - limit) - len(TRUNCATION_MARK))
+    return "[]"
+
+
+class ChatCall:
+    """Span and metrics of one streamed chat call. Use: start -> begin -> on_chunk* ->
+    (completed | failed | stopped_early) -> finish (always, in a finally)."""
+
+    __slots__ = (
+        "_cfg",
+        "_inst",
+        "_metric_attrs",
+        "_parent",
+        "_start_attrs",
+        "_t_prev",
+        "chunks",
+        "context",
+        "error_type",
+        "finish_reason",
+        "params",
+        "parts",
+        "response_id",
+        "response_model",
+        "service_tier",
+        "span",
+        "system_fingerprint",
+        "t_first_chunk",
+        "t_first_text",
+        "t_start",
+        "usage",
+    )
+
+    def __init__(self, inst: Instruments, cfg: Config, params: ChatParams, parent) -> None:
+        self._inst = inst
+        self._cfg = cfg
+        self.params = params
+        attrs = {
+            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_OPENAI,
+            sc.GEN_AI_REQUEST_MODEL: params.model,
+            sc.SERVER_ADDRESS: cfg.server_address,
+            sc.SERVER_PORT: cfg.server_port,
+            sc.GEN_AI_REQUEST_STREAM: True,
+            sc.GEN_AI_CONVERSATION_ID: params.conversation_id,
+            sc.GEN_AI_REQUEST_MAX_TOKENS: params.max_tokens,
+            sc.ASSISTANT_RESPONSE_ID: params.response_id,
+        }
+        if params.temperature is not None:
+            attrs[sc.GEN_AI_REQUEST_TEMPERATURE] = params.temperature
+        if params.top_p is not None:
+            attrs[sc.GEN_AI_REQUEST_TOP_P] = params.top_p
+        if cfg.legacy_attributes:
+            attrs[sc.LEGACY_MODEL] = params.model
+            if params.temperature is not None:
+                attrs[sc.LEGACY_TEMPERATURE] = params.temperature
+            if params.top_p is not None:
+                attrs[sc.LEGACY_TOP_P] = params.top_p
+        self._start_attrs = attrs
+        self._parent = parent
+        self.span = None  # started by begin(), right before the LLM request
+        self.context = parent
+        self._metric_attrs = {
+            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_OPENAI,
+            sc.GEN_AI_REQUEST_MODEL: params.model,
+            sc.SERVER_ADDRESS: cfg.server_address,
+            sc.SERVER_PORT: cfg.server_port,
+        }
+        self.t_start = perf_counter()
+        self._t_prev = 0.0
+        self.t_first_chunk: float | None = None
+        self.t_first_text: float | None = None
+        self.chunks = 0
+        self.parts: list[str] = []
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.system_fingerprint: str | None = None
+        self.service_tier: str | None = None
+        self.finish_reason: str | None = None
+        self.usage = None
+        self.error_type: str | None = None
+
+    def _start_span(self) -> None:
+        self.span = self._inst.tracer.start_span(
+            f"{sc.OPERATION_CHAT} {self.params.model}",
+            context=self._parent,
+            kind=SpanKind.CLIENT,
+            attributes=self._start_attrs,
+        )
+        self.context = trace.set_span_in_context(self.span, self._parent)
+
+    @property
+    def trace_id(self) -> str:
+        """The trace the chat span is (or will be) in: the request's trace."""
+        parent = trace.get_current_span(self._parent).get_span_context()
+        if not parent.is_valid and self.span is None:
+            self._start_span()  # no incoming request span: the chat span starts the trace
+        context = self.span.get_span_context() if self.span is not None else parent
+        return format(context.trace_id, "032x")
+
+    def outgoing_headers(self) -> dict[str, str]:
+        """W3C trace context for the LLM request (no HTTP client instrumentation is installed)."""
+        carrier: dict[str, str] = {}
+        inject(carrier, context=self.context)
+        return carrier
+
+    def begin(self) -> None:
+        """Start the span and the clock: call right before `create()`."""
+        if self.span is None:
+            self._start_span()
+        self.t_start = perf_counter()
+
+    def on_chunk(self, chunk) -> str | None:
+        """Account for one stream chunk; returns its text, if any. O(1)."""
+        now = perf_counter()
+        if self.t_first_chunk is None:
+            self.t_first_chunk = now
+            self.response_id = chunk.id
+            self.response_model = chunk.model
+            self.system_fingerprint = getattr(chunk, "system_fingerprint", None)
+            self.service_tier = getattr(chunk, "service_tier", None)
+            if chunk.model:
+                self._metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = chunk.model
+            if self.service_tier:
+                self._metric_attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+        else:
+            self._inst.time_per_output_chunk.record(now - self._t_prev, self._metric_attrs)
+        self._t_prev = now
+        self.chunks += 1
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        choices = chunk.choices
+        if not choices:  # the usage chunk has none (None with some servers)
+            return None
+        choice = choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        delta = choice.delta
+        text = delta.content if delta is not None else None
+        if text:
+            if self.t_first_text is None:
+                self.t_first_text = now
+            self.parts.append(text)
+            return text
+        return None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def failed(self, exc: BaseException) -> None:
+        self.error_type = error_type_of(exc)
+        if self.span is None:
+            return
+        self.span.record_exception(exc)
+        self.span.set_status(Status(StatusCode.ERROR, f"{self.error_type}: {exc}"[:500]))
+
+    def stopped_early(self, error_type: str, description: str) -> None:
+        self.error_type = error_type
+        if self.span is not None:
+            self.span.set_status(Status(StatusCode.ERROR, description))
+
+    def finish(self) -> None:
+        """End attributes, metrics, content and the span. Call exactly once. Nothing is
+        recorded when the LLM request was never made (client gone before `begin`)."""
+        duration = perf_counter() - self.t_start
+        span = self.span
+        if span is None:
+            return
+        if self.finish_reason is None and self.error_type is None:
+            self.stopped_early(sc.ERROR_UPSTREAM_INCOMPLETE, "stream ended without a finish reason")
+        attrs: dict = {sc.OPENAI_API_TYPE: sc.OPENAI_API_TYPE_CHAT}
+        if self.response_id:
+            attrs[sc.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.response_model:
+            attrs[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.system_fingerprint:
+            attrs[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = self.system_fingerprint
+        if self.service_tier:
+            attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [self.finish_reason or "error"]
+        metric_attrs = self._metric_attrs
+        if self.t_first_chunk is not None:
+            ttfc = self.t_first_chunk - self.t_start
+            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            self._inst.time_to_first_chunk.record(ttfc, metric_attrs)
+        usage = self.usage
+        if usage is not None:
+            input_tokens = usage.prompt_tokens
+            output_tokens = usage.completion_tokens
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+            cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
+            if cached is not None:
+                attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
+            details = getattr(usage, "completion_tokens_details", None)
+            reasoning = getattr(details, "reasoning_tokens", None)
+            if reasoning is not None:
+                attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+            self._inst.token_usage.record(
+                input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
+            )
+            self._inst.token_usage.record(
+                output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
+            )
+            if self._cfg.legacy_attributes:
+                attrs[sc.LEGACY_TOKENS_USED] = usage.total_tokens or input_tokens + output_tokens
+                attrs[sc.LEGACY_COMPLETION_TOKENS] = output_tokens
+        if self.error_type:
+            attrs[sc.ERROR_TYPE] = self.error_type
+            self._inst.duration.record(duration, {**metric_attrs, sc.ERROR_TYPE: self.error_type})
+        else:
+            self._inst.duration.record(duration, metric_attrs)
+        if self._cfg.content_capture != "NO_CONTENT":
+            self._capture_content(attrs)
+        span.set_attributes(attrs)
+        span.end()
+
+    def _capture_content(self, attrs: dict) -> None:
+        limit = self._cfg.attribute_value_limit
+        system = [m for m in self.params.messages if m["role"] == "system"]
+        inputs = [
+            _message_json(m["role"], m["content"])
+            for m in self.params.messages
+            if m["role"] != "system"
+        ]
+        outputs = [_message_json("assistant", self.text, self.finish_reason or "error")]
+        content = {
+            sc.GEN_AI_INPUT_MESSAGES: bounded_messages_json(inputs, limit),
+            sc.GEN_AI_OUTPUT_MESSAGES: bounded_messages_json(outputs, limit),
+        }
+        if system:
+            content[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = bounded_parts_json(
+                "\n".join(m["content"] for m in system), limit
+            )
+        if self._cfg.capture_in_span:
+            attrs.update(content)
+        if self._cfg.capture_in_event:
+            event_attrs = {
+                sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
+                sc.GEN_AI_PROVIDER_NAME: sc.PROVIDER_OPENAI,
+                sc.GEN_AI_REQUEST_MODEL: self.params.model,
+                **content,
+            }
+            if self.response_id:
+                event_attrs[sc.GEN_AI_RESPONSE_ID] = self.response_id
+            self._inst.logger.emit(
+                event_name=sc.EVENT_INFERENCE_DETAILS,
+                context=self.context,
+                attributes=event_attrs,
+            )
+
+
+def current_context():
+    """The caller's OTel context, captured in the view and passed explicitly into the stream
+    generator (never attached across a `yield`)."""
+    return otel_context.get_current()

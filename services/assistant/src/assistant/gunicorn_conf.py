@@ -1,0 +1,68 @@
+"""gunicorn settings (`gunicorn -c python:assistant.gunicorn_conf assistant.wsgi:app`).
+
+Worker model: gthread (threads hold concurrent SSE streams). The OpenTelemetry SDK is initialised
+per worker in `post_fork` with the Splunk distribution (`init_splunk_otel()`); the master records
+nothing and the app is not preloaded, so no telemetry state crosses a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from assistant.config import ConfigError, load_config
+
+try:
+    _cfg = load_config()
+except ConfigError as _exc:
+    print(f"assistant: configuration error: {_exc}", file=sys.stderr)
+    sys.exit(2)
+
+if _cfg.secret_key_generated:
+    # generated once in the master so every worker signs cookies with the same key
+    os.environ["ASSISTANT_SECRET_KEY"] = _cfg.secret_key
+    print(
+        "assistant: WARNING ASSISTANT_SECRET_KEY is not set; generated a random key: session "
+        "cookies will not survive a restart",
+        file=sys.stderr,
+    )
+
+print(
+    f"assistant: LLM backend {_cfg.openai_base_url}, models {', '.join(_cfg.models)}",
+    file=sys.stderr,
+)
+
+bind = f"{_cfg.host}:{_cfg.port}"
+workers = _cfg.workers
+worker_class = "gthread"
+threads = _cfg.threads
+preload_app = False  # the app (and any telemetry) is created in each worker, after fork
+timeout = 30  # gthread heartbeat, not a request limit: streams may last longer
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+loglevel = _cfg.log_level.lower()
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+proc_name = "assistant"
+control_socket_disable = True  # not used; avoids a socket under $HOME shared by instances
+
+
+def post_fork(server, worker):
+    logging.basicConfig(
+        level=_cfg.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
+    )
+    # one INFO line per LLM request is noise next to the access log
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from assistant.telemetry import init_worker_sdk
+
+    if init_worker_sdk(_cfg.telemetry_enabled):
+        server.log.info("worker %s: OpenTelemetry initialised (Splunk distribution)", worker.pid)
+
+
+def worker_exit(server, worker):
+    from assistant.telemetry import shutdown_worker_sdk
+
+    shutdown_worker_sdk()

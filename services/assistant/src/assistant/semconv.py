@@ -1,0 +1,79 @@
+"""Every telemetry name the assistant emits, in one place (OTel GenAI semconv v1.41.1)."""
+
+from __future__ import annotations
+
+# Span / attribute names (GenAI semconv v1.41.1, all Development)
+OPERATION_CHAT = "chat"
+PROVIDER_OPENAI = "openai"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+OPENAI_API_TYPE = "openai.api.type"
+OPENAI_API_TYPE_CHAT = "chat_completions"
+OPENAI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+OPENAI_RESPONSE_SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+ERROR_TYPE_OTHER = "_OTHER"
+
+# Evaluation (user feedback) - semconv has no feedback convention, see telemetry note 1.4
+EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
+EVENT_INFERENCE_DETAILS = "gen_ai.client.inference.operation.details"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+EVALUATION_USER_SATISFACTION = "user_satisfaction"
+
+# Application-specific attributes (namespaced, not semconv)
+ASSISTANT_RESPONSE_ID = "assistant.response_id"
+ASSISTANT_FEEDBACK_REVISION = "assistant.feedback.revision"
+
+# Blog-compatible legacy attribute names (ASSISTANT_LEGACY_ATTRIBUTES=true)
+LEGACY_MODEL = "GPT-model"
+LEGACY_TEMPERATURE = "GPT-temperature"
+LEGACY_TOP_P = "GPT-top_p"
+LEGACY_TOKENS_USED = "tokens_used"
+LEGACY_COMPLETION_TOKENS = "completion_tokens"
+
+# Error types for stream endings without an exception
+ERROR_CLIENT_DISCONNECTED = "client_disconnected"
+ERROR_UPSTREAM_INCOMPLETE = "upstream_incomplete"
+
+# Metrics
+METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
+# Vendor-specific (Splunk), not OTel semconv: normalised 0..1 score
+METRIC_EVALUATION_SCORE = "gen_ai.evaluation.score"
+# Application metric: the raw 1-5 user rating per model
+METRIC_USER_SATISFACTION = "assistant.user_satisfaction.score"
+
+SECONDS_BUCKETS = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+TOKEN_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+EVALUATION_SCORE_BUCKETS = (0.0, 0.25, 0.5, 0.75, 1.0)
+SATISFACTION_BUCKETS = (1, 2, 3, 4, 5)
+
+INSTRUMENTATION_SCOPE = "assistant.genai"

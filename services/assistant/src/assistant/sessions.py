@@ -1,0 +1,54 @@
+"""Conversation history per session, behind a small interface (in-memory LRU + TTL store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from assistant.store import BoundedTTLMap
+
+
+@dataclass(frozen=True)
+class Turn:
+    user: str
+    assistant: str
+
+
+class SessionStore(Protocol):
+    def history(self, session_id: str) -> tuple[Turn, ...]: ...
+    def append(self, session_id: str, turn: Turn) -> None: ...
+    def reset(self, session_id: str) -> None: ...
+
+
+class MemorySessionStore:
+    """Bounded in-process store: LRU over sessions, TTL per session, capped history.
+
+    History is trimmed oldest-first to at most `max_turns` turns and `max_chars` characters
+    (user + assistant text); a single turn larger than `max_chars` is not kept.
+    """
+
+    def __init__(self, max_sessions: int, ttl_s: float, max_turns: int, max_chars: int) -> None:
+        self._sessions: BoundedTTLMap[tuple[Turn, ...]] = BoundedTTLMap(max_sessions, ttl_s)
+        self._max_turns = max_turns
+        self._max_chars = max_chars
+
+    def history(self, session_id: str) -> tuple[Turn, ...]:
+        return self._sessions.get(session_id) or ()
+
+    def append(self, session_id: str, turn: Turn) -> None:
+        def add(old: tuple[Turn, ...] | None) -> tuple[Turn, ...]:
+            turns = [*(old or ()), turn]
+            turns = turns[-self._max_turns :] if self._max_turns else []
+            total = sum(len(t.user) + len(t.assistant) for t in turns)
+            while turns and total > self._max_chars:
+                dropped = turns.pop(0)
+                total -= len(dropped.user) + len(dropped.assistant)
+            return tuple(turns)
+
+        self._sessions.update(session_id, add)
+
+    def reset(self, session_id: str) -> None:
+        self._sessions.pop(session_id)
+
+    def __len__(self) -> int:
+        return len(self._sessions)

@@ -1,0 +1,176 @@
+// Single-page chat UI. Model output is only ever inserted with textContent (never innerHTML).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const conversation = $("conversation");
+const statusLine = $("status");
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function addMessage(role, text) {
+  const box = element("div", `msg ${role}`);
+  const body = element("div", "text", text);
+  box.append(body);
+  conversation.append(box);
+  conversation.scrollTop = conversation.scrollHeight;
+  return { box, body };
+}
+
+async function loadModels() {
+  const response = await fetch("/api/models");
+  const data = await response.json();
+  const select = $("model");
+  for (const name of data.models) {
+    const option = element("option", "", name);
+    option.value = name;
+    option.selected = name === data.default;
+    select.append(option);
+  }
+}
+
+function bindRange(inputId, outputId, digits) {
+  const input = $(inputId);
+  const show = () => { $(outputId).textContent = Number(input.value).toFixed(digits); };
+  input.addEventListener("input", show);
+  show();
+}
+
+// Parse complete SSE events out of a text buffer; returns [events, rest].
+function parseEvents(buffer) {
+  const events = [];
+  let index;
+  while ((index = buffer.indexOf("\n\n")) >= 0) {
+    const block = buffer.slice(0, index);
+    buffer = buffer.slice(index + 2);
+    let type = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) type = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    }
+    if (data.length) events.push({ type, data: JSON.parse(data.join("\n")) });
+  }
+  return [events, buffer];
+}
+
+function feedbackControls(responseId) {
+  const wrap = element("span", "feedback");
+  wrap.append(element("span", "", "Rate:"));
+  const buttons = [];
+  const send = async (score, button) => {
+    const response = await fetch("/api/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ response_id: responseId, score }),
+    });
+    if (response.status === 204) {
+      for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
+      statusLine.textContent = "Thanks for the feedback.";
+    } else {
+      statusLine.textContent = "Feedback was not accepted (the answer may have expired).";
+    }
+  };
+  const choices = [["👎", 1, "Bad answer"], ["👍", 5, "Good answer"]];
+  for (const [label, score, title] of choices) {
+    const button = element("button", "", label);
+    button.type = "button";
+    button.title = title;
+    button.dataset.score = String(score);
+    button.setAttribute("aria-pressed", "false");
+    button.addEventListener("click", () => send(score, button));
+    buttons.push(button);
+    wrap.append(button);
+  }
+  return wrap;
+}
+
+function showDone(meta, done, responseId) {
+  const usage = done.usage || {};
+  const parts = [
+    `TTFT ${done.ttft_ms == null ? "–" : Math.round(done.ttft_ms)} ms`,
+    `total ${Math.round(done.duration_ms)} ms`,
+    `tokens ${usage.input_tokens ?? "?"} in / ${usage.output_tokens ?? "?"} out`,
+    `finish: ${done.finish_reason}`,
+  ];
+  meta.append(element("span", "metrics", parts.join(" · ")));
+  meta.append(feedbackControls(responseId));
+}
+
+async function send(event) {
+  event.preventDefault();
+  const input = $("message");
+  const message = input.value.trim();
+  if (!message) return;
+  input.value = "";
+  $("send").disabled = true;
+  addMessage("user", message);
+  const { box, body } = addMessage("assistant", "");
+  const meta = element("div", "meta");
+  box.append(meta);
+  const payload = { message, model: $("model").value };
+  // send sampling parameters only when changed from the API default (1): reasoning models
+  // reject them, and telemetry records only what was sent
+  const temperature = Number($("temperature").value);
+  const topP = Number($("top-p").value);
+  if (temperature !== 1) payload.temperature = temperature;
+  if (topP !== 1) payload.top_p = topP;
+  let responseId = null;
+  let ended = false;
+  try {
+    const response = await fetch("/api/chat", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify(payload),
+    });
+    if (!response.ok) {
+      const error = await response.json().catch(() => ({}));
+      throw new Error((error.error && error.error.message) || `HTTP ${response.status}`);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      let events;
+      [events, buffer] = parseEvents(buffer + value);
+      for (const item of events) {
+        if (item.type === "start") responseId = item.data.response_id;
+        else if (item.type === "delta") body.textContent += item.data.text;
+        else if (item.type === "done") { ended = true; showDone(meta, item.data, responseId); }
+        else if (item.type === "error") {
+          ended = true;
+          meta.append(element("span", "error", item.data.message));
+        }
+        conversation.scrollTop = conversation.scrollHeight;
+      }
+    }
+    if (!ended) meta.append(element("span", "error", "The answer was interrupted."));
+  } catch (error) {
+    meta.append(element("span", "error", String(error.message || error)));
+  } finally {
+    $("send").disabled = false;
+    input.focus();
+  }
+}
+
+async function reset() {
+  await fetch("/api/reset", { method: "POST" });
+  conversation.replaceChildren();
+  statusLine.textContent = "Started a new conversation.";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  bindRange("temperature", "temperature-value", 1);
+  bindRange("top-p", "top-p-value", 2);
+  $("composer").addEventListener("submit", send);
+  $("reset").addEventListener("click", reset);
+  $("message").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("composer").requestSubmit(); }
+  });
+  loadModels().catch((error) => { statusLine.textContent = `Could not load models: ${error}`; });
+});

@@ -1,0 +1,172 @@
+"""Telemetry set-up per gunicorn worker, metric instruments, and the streaming server span.
+
+The SDK is initialised with the Splunk distribution's `init_splunk_otel()` in gunicorn's
+`post_fork` hook (see gunicorn_conf.py and the README): nothing is recorded in the master, every
+worker has its own providers, exporters and `service.instance.id`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from assistant import semconv as sc
+
+log = logging.getLogger(__name__)
+
+# Defaults for the worker's SDK; explicit environment values always win.
+SDK_ENV_DEFAULTS = {
+    "OTEL_SERVICE_NAME": "assistant",
+    # Splunk Observability Cloud requires delta temporality for histograms
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "DELTA",
+    # defensive: this app instruments the openai call itself (assistant/genai.py)
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,openai_v2",
+}
+EXCLUDED_URLS = "healthz,readyz,static/.*"
+
+
+def init_worker_sdk(enabled: bool) -> bool:
+    """Initialise the Splunk distribution in this (forked) worker process."""
+    if not enabled:
+        return False
+    for key, value in SDK_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    instance = f"service.instance.id={uuid.uuid4()}"
+    existing = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if "service.instance.id=" not in existing:
+        os.environ["OTEL_RESOURCE_ATTRIBUTES"] = f"{existing},{instance}" if existing else instance
+    from splunk_otel import init_splunk_otel  # imported here: nothing OTel-related pre-fork
+
+    init_splunk_otel()
+    return True
+
+
+def shutdown_worker_sdk() -> None:
+    """Flush and stop this worker's providers (called from gunicorn's worker_exit)."""
+    for provider in (
+        trace.get_tracer_provider(),
+        metrics.get_meter_provider(),
+        _logs.get_logger_provider(),
+    ):
+        shutdown = getattr(provider, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown()
+            except Exception:  # pragma: no cover - best effort at exit
+                log.exception("telemetry shutdown failed")
+
+
+def instrument_flask(app) -> None:
+    """Flask SERVER spans (only when an SDK is configured in this process)."""
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+    FlaskInstrumentor().instrument_app(app, excluded_urls=EXCLUDED_URLS)
+
+
+@dataclass(frozen=True)
+class Instruments:
+    tracer: trace.Tracer
+    logger: _logs.Logger
+    duration: metrics.Histogram
+    token_usage: metrics.Histogram
+    time_to_first_chunk: metrics.Histogram
+    time_per_output_chunk: metrics.Histogram
+    evaluation_score: metrics.Histogram
+    user_satisfaction: metrics.Histogram
+
+
+def create_instruments() -> Instruments:
+    """Instruments from the global providers (no-op ones when no SDK is configured)."""
+    meter = metrics.get_meter(sc.INSTRUMENTATION_SCOPE)
+    seconds = list(sc.SECONDS_BUCKETS)
+    return Instruments(
+        tracer=trace.get_tracer(sc.INSTRUMENTATION_SCOPE),
+        logger=_logs.get_logger(sc.INSTRUMENTATION_SCOPE),
+        duration=meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=seconds,
+        ),
+        token_usage=meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(sc.TOKEN_BUCKETS),
+        ),
+        time_to_first_chunk=meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from the request to the first response chunk.",
+            explicit_bucket_boundaries_advisory=seconds,
+        ),
+        time_per_output_chunk=meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive response chunks after the first.",
+            explicit_bucket_boundaries_advisory=seconds,
+        ),
+        evaluation_score=meter.create_histogram(
+            sc.METRIC_EVALUATION_SCORE,
+            unit="1",
+            description="Vendor-specific (Splunk), not OTel semconv: evaluation score 0..1.",
+            explicit_bucket_boundaries_advisory=list(sc.EVALUATION_SCORE_BUCKETS),
+        ),
+        user_satisfaction=meter.create_histogram(
+            sc.METRIC_USER_SATISFACTION,
+            unit="1",
+            description="User rating of an answer, 1 (bad) to 5 (good), by model.",
+            explicit_bucket_boundaries_advisory=list(sc.SATISFACTION_BUCKETS),
+        ),
+    )
+
+
+_FLASK_ACTIVATION_KEY = "opentelemetry-flask.activation_key"
+
+
+class _DeferredActivation:
+    """Stands in for the Flask instrumentation's span activation so that its teardown (which
+    runs when the view returns, before the body streams) does nothing."""
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+
+def _skip_end(*args, **kwargs) -> None:
+    return None
+
+
+def defer_server_span_end(environ: dict) -> Callable[[str | None], None] | None:
+    """Take over ending the current SERVER span; returns `finish(error_type)`, to be called when
+    the WSGI response iterable closes, or None when there is no recording server span.
+
+    The Flask instrumentation (0.66b1) ends its span at teardown, when the view returns, long
+    before a streamed body is sent. Here, in the view's thread, its activation is exited now
+    (detaching the span from the context where it was attached, as teardown would) with the
+    span's `end` suppressed on that one span object; `finish` restores it and ends the span.
+    Call this after capturing the context the stream needs.
+    """
+    span: Span = trace.get_current_span()
+    activation = environ.get(_FLASK_ACTIVATION_KEY)
+    if not span.is_recording() or activation is None:
+        return None
+    span.end = _skip_end  # instance attribute shadows the method for this span only
+    try:
+        activation.__exit__(None, None, None)
+    finally:
+        del span.end
+    environ[_FLASK_ACTIVATION_KEY] = _DeferredActivation()
+
+    def finish(error_type: str | None = None) -> None:
+        if error_type:
+            span.set_attribute(sc.ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        span.end()
+
+    return finish

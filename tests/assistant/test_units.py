@@ -1,0 +1,308 @@
+"""Unit tests of the assistant's pure modules: config, store/sessions, SSE framing, validation,
+content truncation and error mapping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.config import ConfigError, load_config
+from assistant.genai import ChatParams, bounded_messages_json, bounded_parts_json, error_type_of
+from assistant.sessions import MemorySessionStore, Turn
+from assistant.sse import frame, parse
+from assistant.store import BoundedTTLMap
+from assistant.validation import (
+    CHAT_FIELDS,
+    ApiError,
+    parse_json_object,
+    validate_chat,
+    validate_feedback,
+    validate_session_header,
+)
+
+BASE_ENV = {"OPENAI_BASE_URL": "http://mock-llm:8000/v1"}
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def test_config_defaults():
+    cfg = load_config(BASE_ENV)
+    assert cfg.port == 8080
+    assert cfg.models == ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o3-mini")
+    assert cfg.default_model == "gpt-4o-mini"
+    assert cfg.server_address == "mock-llm"
+    assert cfg.server_port == 8000
+    assert cfg.content_capture == "NO_CONTENT"
+    assert cfg.secret_key_generated and len(cfg.secret_key) == 64
+    assert cfg.max_retries == 1 and cfg.read_timeout_s == 60.0
+    assert cfg.openai_api_key == "unused"
+
+
+@pytest.mark.parametrize(
+    ("env", "backend"),
+    [
+        ({"ASSISTANT_MOCK_BASE_URL": "http://mock:8000/v1/"}, ("http://mock:8000/v1", "unused")),
+        (
+            {"ASSISTANT_MOCK_BASE_URL": "http://mock:8000/v1", "ASSISTANT_MOCK_API_KEY": "sk-m"},
+            ("http://mock:8000/v1", "sk-m"),
+        ),
+        (
+            {"ASSISTANT_MOCK_BASE_URL": "http://mock:8000/v1", "OPENAI_API_KEY": "sk-real"},
+            ("https://api.openai.com/v1", "sk-real"),
+        ),
+        (
+            {"ASSISTANT_MOCK_BASE_URL": "http://mock:8000/v1", "OPENAI_BASE_URL": "http://v:1/v1"},
+            ("http://v:1/v1", "unused"),
+        ),
+    ],
+)
+def test_config_backend_choice(env, backend):
+    cfg = load_config(env)
+    assert (cfg.openai_base_url, cfg.openai_api_key) == backend
+
+
+def test_config_real_openai_when_only_key():
+    cfg = load_config({"OPENAI_API_KEY": "sk-test"})
+    assert cfg.openai_base_url == "https://api.openai.com/v1"
+    assert (cfg.server_address, cfg.server_port) == ("api.openai.com", 443)
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, "OPENAI_BASE_URL"),
+        ({**BASE_ENV, "ASSISTANT_PORT": "http"}, "ASSISTANT_PORT"),
+        ({**BASE_ENV, "ASSISTANT_PORT": "70000"}, "ASSISTANT_PORT"),
+        ({**BASE_ENV, "ASSISTANT_LLM_READ_TIMEOUT": "nan"}, "ASSISTANT_LLM_READ_TIMEOUT"),
+        ({**BASE_ENV, "ASSISTANT_DEFAULT_MODEL": "gpt-5"}, "ASSISTANT_DEFAULT_MODEL"),
+        ({**BASE_ENV, "ASSISTANT_MODELS": " , "}, "ASSISTANT_MODELS"),
+        ({**BASE_ENV, "ASSISTANT_MODELS": "a b"}, "ASSISTANT_MODELS"),
+        ({**BASE_ENV, "ASSISTANT_LEGACY_ATTRIBUTES": "maybe"}, "ASSISTANT_LEGACY_ATTRIBUTES"),
+        ({**BASE_ENV, "ASSISTANT_SECRET_KEY": "short"}, "ASSISTANT_SECRET_KEY"),
+        ({"OPENAI_BASE_URL": "ftp://x"}, "OPENAI_BASE_URL"),
+        ({**BASE_ENV, "ASSISTANT_DEFAULT_MAX_TOKENS": "9000"}, "ASSISTANT_DEFAULT_MAX_TOKENS"),
+    ],
+)
+def test_config_errors_name_the_variable(env, names):
+    with pytest.raises(ConfigError, match=names):
+        load_config(env)
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [
+        ("span_only", "SPAN_ONLY"),
+        ("Span_And_Event", "SPAN_AND_EVENT"),
+        ("EVENT_ONLY", "EVENT_ONLY"),
+        ("true", "NO_CONTENT"),
+        ("", "NO_CONTENT"),
+    ],
+)
+def test_content_capture_modes(value, mode):
+    cfg = load_config({**BASE_ENV, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": value})
+    assert cfg.content_capture == mode
+
+
+def test_config_models_and_default():
+    cfg = load_config(
+        {
+            **BASE_ENV,
+            "ASSISTANT_MODELS": "gpt-4o, o3-mini,gpt-4o",
+            "ASSISTANT_DEFAULT_MODEL": "o3-mini",
+        }
+    )
+    assert cfg.models == ("gpt-4o", "o3-mini")
+    assert cfg.default_model == "o3-mini"
+
+
+# --- store and sessions -----------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_store_lru_eviction_and_ttl():
+    clock = FakeClock()
+    store: BoundedTTLMap[int] = BoundedTTLMap(2, ttl_s=10, clock=clock)
+    store.put("a", 1)
+    store.put("b", 2)
+    assert store.get("a") == 1  # a is now most recently used
+    store.put("c", 3)  # evicts b
+    assert store.get("b") is None and store.get("a") == 1 and store.get("c") == 3
+    clock.now = 9.9
+    assert store.get("a") == 1  # refreshes a's TTL
+    clock.now = 15
+    assert store.get("c") is None  # expired (last used at 0)
+    assert store.get("a") == 1
+    clock.now = 100
+    assert len(store) == 0
+
+
+def test_sessions_isolated_and_capped():
+    store = MemorySessionStore(max_sessions=10, ttl_s=60, max_turns=3, max_chars=40)
+    for i in range(5):
+        store.append("alice", Turn(f"q{i}", f"a{i}"))
+    store.append("bob", Turn("hello", "hi"))
+    assert [t.user for t in store.history("alice")] == ["q2", "q3", "q4"]
+    assert store.history("bob") == (Turn("hello", "hi"),)
+    store.append("alice", Turn("x" * 33, "y" * 5))  # 38 chars: older turns must go
+    assert store.history("alice") == (Turn("x" * 33, "y" * 5),)
+    store.append("alice", Turn("z" * 50, ""))  # larger than the cap on its own: nothing kept
+    assert store.history("alice") == ()
+    store.reset("bob")
+    assert store.history("bob") == ()
+
+
+# --- SSE framing ----------------------------------------------------------------------------
+
+
+def test_sse_frame_multiline_text_is_one_data_line():
+    text = 'line one\nline two\r\n"quoted" \u2028 é 🎉\n\nevent: fake'
+    raw = frame("delta", {"text": text}).decode()
+    assert raw.startswith("event: delta\ndata: ") and raw.endswith("\n\n")
+    assert raw.count("\n") == 3  # event line, data line, blank line
+    assert parse(raw) == [("delta", {"text": text})]
+
+
+def test_sse_frame_rejects_bad_type_and_nan():
+    with pytest.raises(ValueError):
+        frame("delta\ndata: x", {})
+    with pytest.raises(ValueError):
+        frame("done", {"x": float("nan")})
+
+
+# --- validation -----------------------------------------------------------------------------
+
+CFG = load_config(
+    {**BASE_ENV, "ASSISTANT_MODELS": "gpt-4o-mini,gpt-4o", "ASSISTANT_MAX_MESSAGE_CHARS": "10"}
+)
+
+
+def body(data: object) -> bytes:
+    return json.dumps(data).encode()
+
+
+def test_valid_chat_defaults_and_values():
+    parsed = validate_chat(
+        parse_json_object("application/json", body({"message": "hi"}), CHAT_FIELDS), CFG
+    )
+    assert (parsed.model, parsed.temperature, parsed.top_p, parsed.max_tokens) == (
+        "gpt-4o-mini",
+        None,
+        None,
+        512,
+    )
+    full = {"message": "hi", "model": "gpt-4o", "temperature": 0, "top_p": 1, "max_tokens": 7}
+    parsed = validate_chat(full, CFG)
+    assert (parsed.model, parsed.temperature, parsed.top_p, parsed.max_tokens) == (
+        "gpt-4o",
+        0.0,
+        1.0,
+        7,
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "error_type"),
+    [
+        ({"message": ""}, "invalid_field"),
+        ({"message": "   "}, "invalid_field"),
+        ({"message": 5}, "invalid_field"),
+        ({"message": "x" * 11}, "invalid_field"),
+        ({"message": "hi", "model": "gpt-5"}, "invalid_model"),
+        ({"message": "hi", "model": ["gpt-4o"]}, "invalid_model"),
+        ({"message": "hi", "temperature": 2.5}, "invalid_field"),
+        ({"message": "hi", "temperature": True}, "invalid_field"),
+        ({"message": "hi", "temperature": "1"}, "invalid_field"),
+        ({"message": "hi", "top_p": -0.1}, "invalid_field"),
+        ({"message": "hi", "max_tokens": 0}, "invalid_field"),
+        ({"message": "hi", "max_tokens": 1.5}, "invalid_field"),
+        ({"message": "hi", "max_tokens": 10**9}, "invalid_field"),
+    ],
+)
+def test_invalid_chat(data, error_type):
+    with pytest.raises(ApiError) as caught:
+        validate_chat(data, CFG)
+    assert (caught.value.status, caught.value.type) == (400, error_type)
+
+
+@pytest.mark.parametrize(
+    ("mimetype", "raw", "status", "error_type"),
+    [
+        ("text/plain", b'{"message":"hi"}', 415, "unsupported_media_type"),
+        ("application/json", b"{", 400, "invalid_json"),
+        ("application/json", b"\xff\xfe", 400, "invalid_json"),
+        ("application/json", b'{"message": NaN}', 400, "invalid_json"),
+        ("application/json", b"[1]", 400, "invalid_request"),
+        ("application/json", b"[" * 100000, 400, "invalid_json"),
+        ("application/json", b'{"message":"hi","extra":1}', 400, "unknown_field"),
+    ],
+)
+def test_invalid_json_bodies(mimetype, raw, status, error_type):
+    with pytest.raises(ApiError) as caught:
+        parse_json_object(mimetype, raw, CHAT_FIELDS)
+    assert (caught.value.status, caught.value.type) == (status, error_type)
+
+
+def test_feedback_and_session_validation():
+    assert validate_feedback({"response_id": "resp_1", "score": 5}) == ("resp_1", 5)
+    for bad in (
+        {"response_id": "r", "score": 0},
+        {"response_id": "r", "score": True},
+        {"response_id": "r"},
+        {"response_id": 3, "score": 1},
+        {"response_id": "", "score": 1},
+    ):
+        with pytest.raises(ApiError):
+            validate_feedback(bad)
+    assert validate_session_header("user_1234") == "user_1234"
+    for bad in ("short", "x" * 65, "has space!", "abcdefgh\n"):
+        with pytest.raises(ApiError):
+            validate_session_header(bad)
+
+
+# --- GenAI helpers --------------------------------------------------------------------------
+
+
+def test_create_kwargs_send_only_what_was_set():
+    params = ChatParams("o3-mini", ({"role": "user", "content": "hi"},), None, 0.5, 64, "c", "r")
+    kwargs = params.create_kwargs()
+    assert kwargs["max_completion_tokens"] == 64 and "max_tokens" not in kwargs
+    assert kwargs["stream_options"] == {"include_usage": True} and kwargs["stream"] is True
+    assert "temperature" not in kwargs and kwargs["top_p"] == 0.5
+
+
+def test_bounded_messages_json_stays_valid_and_short():
+    messages = [
+        {"role": "user", "parts": [{"type": "text", "content": '"\\\n' * 5000}]},
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "é" * 20000}],
+            "finish_reason": "stop",
+        },
+    ]
+    for limit in (300, 1000, 12000):
+        value = bounded_messages_json(messages, limit)
+        assert len(value) <= limit
+        decoded = json.loads(value)
+        assert [m["role"] for m in decoded] == ["user", "assistant"]
+        assert decoded[1]["finish_reason"] == "stop"
+        assert decoded[1]["parts"][0]["content"].endswith("…[truncated]")
+    short = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert json.loads(bounded_messages_json(short, 12000)) == short
+    value = bounded_parts_json("x" * 20000, 500)
+    assert len(value) <= 500 and json.loads(value)[0]["type"] == "text"
+
+
+def test_error_type_names():
+    import openai
+
+    assert error_type_of(openai.APIConnectionError(request=None)) == "openai.APIConnectionError"
+    assert error_type_of(ValueError("x")) == "ValueError"
