@@ -1,0 +1,166 @@
+"""The LLM summary (llm-summary.json / .md) and the CI gate (exit code from thresholds)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadgen.stats import Slo, summarize
+
+EXIT_OK = 0
+EXIT_NO_REQUESTS = 2
+EXIT_THRESHOLD = 3
+
+
+def evaluate_gate(
+    overall: dict, max_error_rate: float | None, min_goodput_ratio: float | None
+) -> dict:
+    """{"passed", "exit_code", "violations": [...]} for the overall figures."""
+    violations = []
+    if overall["requests"] == 0:
+        violations.append("no request completed")
+        return {"passed": False, "exit_code": EXIT_NO_REQUESTS, "violations": violations}
+    if max_error_rate is not None and overall["error_rate"] > max_error_rate:
+        violations.append(
+            f"error rate {overall['error_rate']:.4f} > LOADGEN_MAX_ERROR_RATE {max_error_rate}"
+        )
+    ratio = overall["goodput"]["ratio"]
+    if min_goodput_ratio is not None and ratio < min_goodput_ratio:
+        violations.append(
+            f"goodput ratio {ratio:.4f} < LOADGEN_MIN_GOODPUT_RATIO {min_goodput_ratio}"
+        )
+    return {
+        "passed": not violations,
+        "exit_code": EXIT_THRESHOLD if violations else EXIT_OK,
+        "violations": violations,
+    }
+
+
+def iso(epoch_s: float | None) -> str | None:
+    if not epoch_s:
+        return None
+    millis = int(epoch_s % 1 * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}Z"
+
+
+def build_report(
+    samples: Sequence[dict],
+    *,
+    settings: dict,
+    metadata: dict,
+    slo: Slo,
+    max_error_rate: float | None,
+    min_goodput_ratio: float | None,
+) -> dict:
+    summary = summarize(samples, slo)
+    gate = evaluate_gate(summary["overall"], max_error_rate, min_goodput_ratio)
+    window = summary["window"]
+    meta = {
+        **metadata,
+        "first_request_at": iso(window["first_start_s"]),
+        "last_response_at": iso(window["last_end_s"]),
+        "workers_reporting": sorted({s.get("worker", 0) for s in samples}),
+        "settings": settings,
+    }
+    return {"schema": "loadgen.llm-summary/1", "metadata": meta, **summary, "gate": gate}
+
+
+_DIST_COLUMNS = ("count", "p50", "p90", "p95", "p99", "mean", "min", "max")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.2f}"
+    return str(value)
+
+
+def render_markdown(report: dict) -> str:
+    meta = report["metadata"]
+    groups = [*report["models"].items(), ("**all**", report["overall"])]
+    lines = [
+        f"# LLM load report - run `{meta['run_id']}`",
+        "",
+        f"- target: {meta['settings']['target']} at {meta['settings']['host']}",
+        f"- seed {meta['settings']['seed']}, users {meta['settings']['users']}, "
+        f"shape {meta['settings']['shape']}, requests/user cap "
+        f"{meta['settings']['requests_per_user']}",
+        f"- from {meta['first_request_at']} to {meta['last_response_at']} "
+        f"({report['window']['duration_s']} s); locust {meta.get('locust_version')}, "
+        f"loadgen {meta.get('loadgen_version')}",
+        f"- gate: **{'PASS' if report['gate']['passed'] else 'FAIL'}**"
+        + "".join(f"; {v}" for v in report["gate"]["violations"]),
+        "",
+    ]
+    for key, title in (
+        ("ttft_ms", "Time to first token (ms)"),
+        ("tpot_ms", "Time per output token (ms)"),
+        ("itl_ms", "Inter-token gaps (ms)"),
+        ("e2e_ms", "End-to-end latency (ms)"),
+    ):
+        lines += [f"## {title}", "", "| model | " + " | ".join(_DIST_COLUMNS) + " |"]
+        lines.append("|---" * (len(_DIST_COLUMNS) + 1) + "|")
+        for name, group in groups:
+            row = [_fmt(group[key][c]) for c in _DIST_COLUMNS]
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines.append("")
+    lines += [
+        "## Throughput, goodput, errors, feedback",
+        "",
+        "| model | requests | failed | error rate | req/s | out tok total | out tok/s | "
+        "peak tok/s | user tok/s p50 | goodput req/s | goodput ratio | feedback n | "
+        "mean score |",
+        "|---" * 13 + "|",
+    ]
+    for name, g in groups:
+        row = [
+            g["requests"],
+            g["failed"],
+            g["error_rate"],
+            g["requests_per_s"],
+            g["output_tokens"]["total"],
+            g["output_tokens_per_s"],
+            g["peak_output_tokens_per_s"],
+            g["output_tokens_per_s_per_request"]["p50"],
+            g["goodput"]["requests_per_s"],
+            g["goodput"]["ratio"],
+            g["feedback"]["count"],
+            g["feedback"]["mean_score"],
+        ]
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row) + " |")
+    lines += ["", "## Errors by kind", ""]
+    errors = report["overall"]["errors_by_kind"]
+    lines += [f"- {kind}: {count}" for kind, count in errors.items()] or ["- none"]
+    slo = meta["settings"]["slo_ms"]
+    lines += [
+        "",
+        f"SLOs (0 = not set): TTFT {slo['ttft']} ms, TPOT {slo['tpot']} ms, E2E {slo['e2e']} ms. "
+        "Percentiles are exact (linear interpolation) over raw samples of successful requests.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_samples(samples: Sequence[dict], report_dir: Path) -> Path:
+    """Every raw sample, one JSON object a line (for your own analysis and the tests)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / "llm-samples.jsonl"
+    ordered = sorted(samples, key=lambda s: (s.get("worker", 0), s.get("user", 0), s.get("seq", 0)))
+    with path.open("w", encoding="utf-8") as out:
+        for sample in ordered:
+            out.write(json.dumps(sample, separators=(",", ":")) + "\n")
+    return path
+
+
+def write_report(report: dict, report_dir: Path) -> tuple[Path, Path]:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    json_path = report_dir / "llm-summary.json"
+    md_path = report_dir / "llm-summary.md"
+    tmp = json_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(json_path)
+    md_path.write_text(render_markdown(report), encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,171 @@
+"""Helpers for the load generator's tests: its pure modules on sys.path, a fast mock profile, and
+`run_loadgen`, which runs `python -m loadgen` (Locust) from build/venvs/loadgen as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.prereq import ROOT, service_python
+from harness.procs import ServiceProcess
+
+LOADGEN_SRC = ROOT / "services" / "loadgen" / "src"
+if str(LOADGEN_SRC) not in sys.path:
+    sys.path.insert(0, str(LOADGEN_SRC))  # the pure modules (no Locust import) for unit tests
+
+# Fast, jitter-free models so timing checks are quick and tight (ITL = 1000 / tokens_per_s ms).
+# TTFTs of 250+ ms keep the client's fixed overhead (a few ms, more on a busy CI box) well inside
+# the 15 % tolerance.
+FAST_PROFILES = """
+defaults:
+  ttft_jitter_ms: 0
+  tps_jitter: 0
+  itl_jitter: 0.05
+  max_concurrency: 500
+  queue_limit: 500
+  rpm: 0
+  tpm: 0
+models:
+  gpt-4o-mini:
+    ttft_ms: 250
+    tokens_per_s: 50
+    output_tokens: {min: 14, mean: 18, max: 22}
+    quality: 0.72
+  gpt-4o:
+    ttft_ms: 400
+    tokens_per_s: 40
+    output_tokens: {min: 14, mean: 18, max: 22}
+    quality: 0.86
+  gpt-4.1-mini:
+    ttft_ms: 300
+    tokens_per_s: 50
+    output_tokens: {min: 14, mean: 18, max: 22}
+    quality: 0.80
+  o3-mini:
+    reasoning: true
+    ttft_ms: 500
+    tokens_per_s: 50
+    output_tokens: {min: 14, mean: 18, max: 22}
+    quality: 0.92
+fault_settings:
+  after_chunks: 3
+  retry_after_ms: 1000
+"""
+PROFILE_TIMING = {  # model -> (ttft_ms, itl_ms) of FAST_PROFILES
+    "gpt-4o-mini": (250.0, 20.0),
+    "gpt-4o": (400.0, 25.0),
+    "gpt-4.1-mini": (300.0, 20.0),
+    "o3-mini": (500.0, 20.0),
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_loadgen_env(monkeypatch):
+    """A developer's LOADGEN_* settings must not leak into the runs the tests start."""
+    for name in list(os.environ):
+        if name.startswith("LOADGEN_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def fast_mock(tmp_path_factory):
+    """The real mock LLM with FAST_PROFILES, shared by a test module."""
+    from harness.mock_llm import start_mock_llm
+
+    folder = tmp_path_factory.mktemp("mock")
+    profiles = folder / "profiles.yaml"
+    profiles.write_text(FAST_PROFILES, encoding="utf-8")
+    with start_mock_llm(folder, env={"MOCK_LLM_PROFILES": str(profiles)}) as server:
+        yield server
+
+
+@pytest.fixture
+def llm(fast_mock):
+    """The shared fast mock, with faults, buckets and counters reset around each test."""
+    fast_mock.reset()
+    yield fast_mock
+    fast_mock.reset()
+
+
+@dataclass
+class LoadRun:
+    exit_code: int
+    report_dir: Path
+    process: ServiceProcess
+
+    @property
+    def summary(self) -> dict:
+        path = self.report_dir / "llm-summary.json"
+        assert path.exists(), f"no llm-summary.json; log:\n{self.process.log()[-4000:]}"
+        return json.loads(path.read_text())
+
+    @property
+    def samples(self) -> list[dict]:
+        lines = (self.report_dir / "llm-samples.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines if line]
+
+    def log(self) -> str:
+        return self.process.log()
+
+
+def loadgen_env(report_dir: Path, **settings: object) -> dict[str, str]:
+    """A headless, quick run's environment; `settings` are LOADGEN_* names without the prefix."""
+    env = {
+        "PYTHONPATH": str(LOADGEN_SRC),
+        "LOADGEN_HEADLESS": "true",
+        "LOADGEN_REPORT_DIR": str(report_dir),
+        "LOADGEN_WAIT_SECONDS": "0-0.05",
+        "LOADGEN_SPAWN_RATE": "50",
+        "LOADGEN_STOP_TIMEOUT_S": "5",
+        "LOADGEN_WEB_HOST": "127.0.0.1",
+    }
+    env.update({f"LOADGEN_{key.upper()}": str(value) for key, value in settings.items()})
+    return env
+
+
+def loadgen_process(name: str, log_dir: Path, env: dict[str, str]) -> ServiceProcess:
+    return ServiceProcess(name, [service_python("loadgen"), "-m", "loadgen"], log_dir, env)
+
+
+def _run_loadgen(tmp_path: Path, name: str, timeout: float = 120.0, **settings: object) -> LoadRun:
+    """Run one bounded headless load run to completion (it must stop by itself)."""
+    report_dir = tmp_path / name
+    process = loadgen_process(f"loadgen-{name}", tmp_path, loadgen_env(report_dir, **settings))
+    with process:
+        try:
+            code = process.wait_exit(timeout)
+        except Exception as exc:
+            raise AssertionError(
+                f"loadgen did not stop by itself:\n{process.log()[-4000:]}"
+            ) from exc
+    return LoadRun(code, report_dir, process)
+
+
+@pytest.fixture
+def run_loadgen(tmp_path):
+    """`run_loadgen(name, timeout=120, **LOADGEN_settings_without_prefix) -> LoadRun`."""
+
+    def run(name: str, timeout: float = 120.0, **settings: object) -> LoadRun:
+        return _run_loadgen(tmp_path, name, timeout, **settings)
+
+    return run
+
+
+@pytest.fixture
+def profile_timing() -> dict[str, tuple[float, float]]:
+    return dict(PROFILE_TIMING)
+
+
+@pytest.fixture
+def loadgen_proc(tmp_path):
+    """`loadgen_proc(name, report_dir, **settings) -> ServiceProcess` (not started)."""
+
+    def make(name: str, report_dir: Path, **settings: object) -> ServiceProcess:
+        return loadgen_process(name, tmp_path, loadgen_env(report_dir, **settings))
+
+    return make
