@@ -1,0 +1,1 @@
+"""Splunk Observability Cloud dashboards and detectors for the LLM assistant (REST path)."""

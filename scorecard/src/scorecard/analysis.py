@@ -1,0 +1,643 @@
+"""Per-model figures from the archive: selection, latency, tokens, errors, cost, satisfaction.
+
+Definitions (also in the README):
+- A request is one `chat <model>` CLIENT span (`gen_ai.request.model` = the model asked for).
+- Success: the span's status is not ERROR and it has no `error.type`.
+- E2E latency: duration of the trace's SERVER span (POST /api/chat, ended when the stream
+  closed), i.e. what the user waited; falls back to the chat span when no server span exists.
+  LLM-call latency: duration of the chat span. TTFT: `gen_ai.response.time_to_first_chunk`.
+  Latency percentiles use successful requests only (a fast failure is not a fast answer).
+- Output tokens/s (per request): output_tokens / chat duration. Not the decode rate after the
+  first token: the span's time to first chunk counts a role-only first chunk, which arrives
+  long before the first content, so (tokens - 1) / (duration - TTFT) would be distorted.
+- Cost per 1k requests: (sum input tokens x input price + sum output tokens x output price)
+  / requests x 1000, failures included (they cost nothing unless usage was returned).
+- Satisfaction: `gen_ai.evaluation.result` events (span events or log records) named
+  `user_satisfaction`, one per response (the latest), normalised to 0-1: values on a 1-5
+  scale (any value above 1 seen) -> (v - 1) / 4, values in 0-1 kept; without a value the
+  label thumbs_up/down -> 1/0. 95 % interval: Wilson
+  for 0/1 scores, Student-t otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import stats
+from .config import Settings
+from .errors import EXIT_NO_DATA, ScorecardError
+from .loadgen import PERCENTILES, LoadgenSummary
+from .otlp import Archive, LogRecord, MetricPoint, Span
+from .prices import PriceTable
+
+MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+ERROR_TYPE = "error.type"
+TTFT = "gen_ai.response.time_to_first_chunk"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+RESPONSE_ID = "gen_ai.response.id"
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+EVALUATION_NAME = "gen_ai.evaluation.name"
+SCORE_VALUE = "gen_ai.evaluation.score.value"
+SCORE_LABEL = "gen_ai.evaluation.score.label"
+SATISFACTION = "user_satisfaction"
+APP_RESPONSE_ID = "assistant.response_id"
+REVISION = "assistant.feedback.revision"
+DURATION_METRIC = "gen_ai.client.operation.duration"
+TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
+TOKEN_METRIC = "gen_ai.client.token.usage"
+SCORE_METRIC = "gen_ai.evaluation.score"
+RUN_ID_KEY = re.compile(r"(^|[._])(load[._]?)?run[._]?id$", re.IGNORECASE)
+SUMMARY_WINDOW_MARGIN_S = 2.0
+METRIC_GRACE_S = 90.0  # a delta point is exported up to one export interval after the call
+BIN_WIDTHS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+TARGET_BINS = 30
+
+
+@dataclass
+class Call:
+    """One chat call with what the scorecard needs from its trace."""
+
+    span: Span
+    model: str
+    server: Span | None
+
+    @property
+    def ok(self) -> bool:
+        return self.span.status_code != "ERROR" and ERROR_TYPE not in self.span.attributes
+
+    @property
+    def error_type(self) -> str:
+        return str(self.span.attributes.get(ERROR_TYPE) or "_OTHER")
+
+    @property
+    def e2e_s(self) -> float:
+        return (self.server or self.span).duration_s
+
+    def number(self, key: str) -> float | None:
+        value = self.span.attributes.get(key)
+        return (
+            float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
+
+
+@dataclass
+class Selection:
+    calls: list[Call]
+    start_s: float
+    end_s: float
+    method: str
+    notes: list[str] = field(default_factory=list)
+    summary_matches: bool = False
+
+
+def is_chat_span(span: Span) -> bool:
+    if span.kind != "CLIENT" or not span.attributes.get(MODEL):
+        return False
+    return span.attributes.get("gen_ai.operation.name") == "chat" or span.name.startswith("chat ")
+
+
+def _run_ids(span: Span) -> set[str]:
+    found = set()
+    for attrs in (span.attributes, span.resource):
+        found.update(str(v) for k, v in attrs.items() if RUN_ID_KEY.search(k) and v is not None)
+    return found
+
+
+def _server_span(span: Span, by_id: dict[str, Span], trace: list[Span]) -> Span | None:
+    current = span
+    for _ in range(64):  # a parent chain longer than this is a broken archive, not a trace
+        parent = by_id.get(current.parent_span_id)
+        if parent is None:
+            break
+        if parent.kind == "SERVER":
+            return parent
+        current = parent
+    roots = [s for s in trace if s.kind == "SERVER" and not s.parent_span_id]
+    return roots[0] if len(roots) == 1 else None
+
+
+def select_calls(archive: Archive, settings: Settings, summary: LoadgenSummary | None) -> Selection:
+    """The chat calls in the chosen time window or load run, with their server spans."""
+    chats = [span for span in archive.spans if is_chat_span(span)]
+    if not chats:
+        raise ScorecardError(
+            f"no LLM calls in the archive: {len(archive.spans)} span(s) but none is a "
+            f"`chat <model>` CLIENT span with {MODEL} (is the assistant instrumented and "
+            "exporting to this collector?)",
+            EXIT_NO_DATA,
+        )
+    notes: list[str] = []
+    summary_matches = summary is not None
+    since, until = settings.since_s, settings.until_s
+    method = "whole archive"
+    traces: set[str] | None = None
+    if settings.run_id:
+        summary_matches = summary is not None and summary.run_id in (None, settings.run_id)
+        if summary is not None and not summary_matches:
+            notes.append(
+                f"the load generator summary is of run {summary.run_id!r}, "
+                f"not {settings.run_id!r}: "
+                "the client-side comparison was left out"
+            )
+        traces = {s.trace_id for s in archive.spans if settings.run_id in _run_ids(s)}
+        if traces:
+            method = f"load-run id {settings.run_id} (from span/resource attributes)"
+        elif (
+            summary
+            and summary.start_s
+            and summary.end_s
+            and summary.run_id in (None, settings.run_id)
+        ):
+            traces = None
+            since = since if since is not None else summary.start_s - SUMMARY_WINDOW_MARGIN_S
+            until = until if until is not None else summary.end_s + SUMMARY_WINDOW_MARGIN_S
+            method = "time window of the load run (from the load generator summary)"
+            notes.append(
+                f"no span carries load-run id {settings.run_id!r} (the assistant does not copy "
+                "baggage onto spans), so the run's time window from the load generator summary "
+                "was used; other traffic in that window is included"
+            )
+        else:
+            raise ScorecardError(
+                f"no span carries load-run id {settings.run_id!r} and no load generator summary "
+                "with that run's times was given: select by time with --since/--until instead",
+                EXIT_NO_DATA,
+            )
+    elif since is None and until is None and summary and summary.start_s and summary.end_s:
+        summary_start = summary.start_s - SUMMARY_WINDOW_MARGIN_S
+        summary_end = summary.end_s + SUMMARY_WINDOW_MARGIN_S
+        if any(summary_start <= s.start_ns / 1e9 <= summary_end for s in chats):
+            since, until = summary_start, summary_end
+            method = "time window of the load run (from the load generator summary)"
+        else:
+            summary_matches = False
+            notes.append(
+                f"the load generator summary's run ({_iso(summary.start_s)} to "
+                f"{_iso(summary.end_s)}) has no LLM calls in this archive: the whole archive "
+                "was scored and the client-side comparison left out"
+            )
+    if (since is not None or until is not None) and method == "whole archive":
+        method = "time window"
+    selected = [
+        span
+        for span in chats
+        if (traces is None or span.trace_id in traces)
+        and (since is None or span.start_ns / 1e9 >= since)
+        and (until is None or span.start_ns / 1e9 <= until)
+    ]
+    if not selected:
+        raise ScorecardError(
+            f"no LLM calls in the selection ({method}); the archive's calls run from "
+            f"{_iso(min(s.start_ns for s in chats) / 1e9)} to "
+            f"{_iso(max(s.start_ns for s in chats) / 1e9)}",
+            EXIT_NO_DATA,
+        )
+    by_trace: dict[str, list[Span]] = defaultdict(list)
+    for span in archive.spans:
+        by_trace[span.trace_id].append(span)
+    by_id = {span.span_id: span for span in archive.spans}
+    calls = [
+        Call(
+            span=span,
+            model=str(span.attributes[MODEL]),
+            server=_server_span(span, by_id, by_trace[span.trace_id]),
+        )
+        for span in selected
+    ]
+    start = since if since is not None else min(c.span.start_ns for c in calls) / 1e9
+    end = until if until is not None else max(c.span.end_ns for c in calls) / 1e9
+    return Selection(
+        calls=calls,
+        start_s=start,
+        end_s=end,
+        method=method,
+        notes=notes,
+        summary_matches=summary_matches,
+    )
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _summary(values_s: list[float]) -> dict[str, Any]:
+    """Percentiles in ms of a list of seconds."""
+    ms = [v * 1000.0 for v in values_s]
+    return {
+        "count": len(ms),
+        "p50": stats.percentile(ms, 50),
+        "p90": stats.percentile(ms, 90),
+        "p99": stats.percentile(ms, 99),
+        "mean": stats.mean(ms),
+        "min": min(ms) if ms else None,
+        "max": max(ms) if ms else None,
+    }
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def _in_window(point: MetricPoint, start_s: float, end_s: float) -> bool:
+    start_ns, end_ns = start_s * 1e9, (end_s + METRIC_GRACE_S) * 1e9
+    return point.time_ns >= start_ns and (point.start_ns or point.time_ns) <= end_ns
+
+
+def _series_key(point: MetricPoint) -> tuple:
+    return (
+        point.name,
+        tuple(sorted((k, str(v)) for k, v in point.attributes.items())),
+        tuple(sorted((k, str(v)) for k, v in point.resource.items())),
+        point.start_ns,
+    )
+
+
+def windowed_points(points: list[MetricPoint], start_s: float, end_s: float) -> list[MetricPoint]:
+    """Delta points overlapping the window; for cumulative series, the window's increase."""
+    chosen: list[MetricPoint] = []
+    cumulative: dict[tuple, list[MetricPoint]] = defaultdict(list)
+    for point in points:
+        if point.temporality == "CUMULATIVE" and point.type != "gauge":
+            cumulative[_series_key(point)].append(point)
+        elif _in_window(point, start_s, end_s):
+            chosen.append(point)
+    for series in cumulative.values():
+        series.sort(key=lambda p: p.time_ns)
+        before = [p for p in series if p.time_ns < start_s * 1e9]
+        inside = [p for p in series if start_s * 1e9 <= p.time_ns <= (end_s + METRIC_GRACE_S) * 1e9]
+        if not inside:
+            continue
+        last, base = inside[-1], (before[-1] if before else None)
+        chosen.append(_difference(last, base))
+    return chosen
+
+
+def _difference(last: MetricPoint, base: MetricPoint | None) -> MetricPoint:
+    if base is None:
+        return last
+    if last.type == "histogram" and len(base.bucket_counts) == len(last.bucket_counts):
+        return MetricPoint(
+            name=last.name,
+            unit=last.unit,
+            type=last.type,
+            temporality="DELTA",
+            attributes=last.attributes,
+            resource=last.resource,
+            start_ns=base.time_ns,
+            time_ns=last.time_ns,
+            count=last.count - base.count,
+            sum=(last.sum or 0.0) - (base.sum or 0.0),
+            bucket_counts=[
+                a - b for a, b in zip(last.bucket_counts, base.bucket_counts, strict=True)
+            ],
+            explicit_bounds=last.explicit_bounds,
+        )
+    value = (last.value or 0.0) - (base.value or 0.0)
+    return MetricPoint(
+        name=last.name,
+        unit=last.unit,
+        type=last.type,
+        temporality="DELTA",
+        attributes=last.attributes,
+        resource=last.resource,
+        start_ns=base.time_ns,
+        time_ns=last.time_ns,
+        value=value,
+    )
+
+
+@dataclass
+class MergedHistogram:
+    count: int = 0
+    total: float = 0.0
+    bounds: list[float] = field(default_factory=list)
+    buckets: list[int] = field(default_factory=list)
+    skipped: int = 0
+
+    def add(self, point: MetricPoint) -> None:
+        if not self.bounds and point.explicit_bounds:
+            self.bounds = list(point.explicit_bounds)
+            self.buckets = [0] * (len(self.bounds) + 1)
+        if point.explicit_bounds != self.bounds or len(point.bucket_counts) != len(self.buckets):
+            self.skipped += 1
+            return
+        self.count += point.count
+        self.total += point.sum or 0.0
+        self.buckets = [a + b for a, b in zip(self.buckets, point.bucket_counts, strict=True)]
+
+    def quantile_ms(self, q: float, scale: float = 1000.0) -> float | None:
+        value = stats.histogram_quantile(q, self.bounds, self.buckets)
+        return value * scale if value is not None else None
+
+    def mean(self, scale: float = 1.0) -> float | None:
+        return self.total / self.count * scale if self.count else None
+
+
+def metric_figures(points: list[MetricPoint], models: list[str]) -> dict[str, dict[str, Any]]:
+    merged: dict[tuple[str, str, str], MergedHistogram] = defaultdict(MergedHistogram)
+    for point in points:
+        model = str(point.attributes.get(MODEL) or "")
+        if point.type != "histogram" or model not in models:
+            continue
+        if point.name in (DURATION_METRIC, TTFT_METRIC) and ERROR_TYPE in point.attributes:
+            continue
+        variant = str(point.attributes.get("gen_ai.token.type") or "")
+        merged[(model, point.name, variant)].add(point)
+    figures: dict[str, dict[str, Any]] = {}
+    for model in models:
+
+        def latency(name: str, model: str = model) -> dict[str, Any] | None:
+            hist = merged.get((model, name, ""))
+            if hist is None or not hist.count:
+                return None
+            return {
+                "count": hist.count,
+                "p50": hist.quantile_ms(0.5),
+                "p90": hist.quantile_ms(0.9),
+                "p99": hist.quantile_ms(0.99),
+                "mean": hist.mean(1000.0),
+            }
+
+        tokens_in = merged.get((model, TOKEN_METRIC, "input"))
+        tokens_out = merged.get((model, TOKEN_METRIC, "output"))
+        score = merged.get((model, SCORE_METRIC, ""))
+        figures[model] = {
+            "duration_ms": latency(DURATION_METRIC),
+            "ttft_ms": latency(TTFT_METRIC),
+            "input_tokens_per_request": tokens_in.mean() if tokens_in else None,
+            "output_tokens_per_request": tokens_out.mean() if tokens_out else None,
+            "token_records": (tokens_out.count if tokens_out else 0),
+            "satisfaction_mean": score.mean() if score else None,
+            "satisfaction_count": score.count if score else 0,
+        }
+    return figures
+
+
+# --- satisfaction --------------------------------------------------------------------------
+
+
+@dataclass
+class Rating:
+    model: str
+    value: float | None
+    label: str | None
+    time_ns: int
+
+
+def _evaluation(attrs: dict[str, Any]) -> tuple[float | None, str | None] | None:
+    name = attrs.get(EVALUATION_NAME)
+    if name not in (None, SATISFACTION):
+        return None
+    value = attrs.get(SCORE_VALUE)
+    label = attrs.get(SCORE_LABEL)
+    number = (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    )
+    return number, (str(label) if label else None)
+
+
+def collect_ratings(archive: Archive, calls: list[Call]) -> list[Rating]:
+    """Satisfaction events joined to the selected calls (by response id, else by span).
+
+    The assistant emits each rating twice (a log record parented on the chat span and an event
+    on the feedback request's span) and a user may rate again: one rating per response is
+    kept, the latest (highest `assistant.feedback.revision`, then latest time).
+    """
+    by_response = {
+        str(c.span.attributes[RESPONSE_ID]): c for c in calls if c.span.attributes.get(RESPONSE_ID)
+    }
+    by_span = {c.span.span_id: c for c in calls}
+    selected_traces = {c.span.trace_id for c in calls}
+    latest: dict[Any, tuple[tuple, Rating]] = {}
+
+    def consider(attrs: dict[str, Any], time_ns: int, span_id: str, trace_id: str) -> None:
+        parsed = _evaluation(attrs)
+        if parsed is None:
+            return
+        call = by_response.get(str(attrs.get(RESPONSE_ID))) or by_span.get(span_id)
+        if call is not None:
+            model = call.model
+        elif trace_id in selected_traces and (attrs.get(MODEL) or attrs.get(RESPONSE_MODEL)):
+            model = str(attrs.get(MODEL) or attrs.get(RESPONSE_MODEL))
+        else:
+            return
+        key = attrs.get(APP_RESPONSE_ID) or attrs.get(RESPONSE_ID) or (span_id, time_ns)
+        revision = attrs.get(REVISION) if isinstance(attrs.get(REVISION), int) else 0
+        order = (revision, time_ns)
+        if key not in latest or order > latest[key][0]:
+            rating = Rating(model=model, value=parsed[0], label=parsed[1], time_ns=time_ns)
+            latest[key] = (order, rating)
+
+    for span in archive.spans:
+        for event in span.events:
+            if event["name"] == EVALUATION_EVENT:
+                consider(event["attributes"], event["time_ns"], span.span_id, span.trace_id)
+    for record in archive.logs:
+        if _is_evaluation_record(record):
+            consider(record.attributes, record.time_ns, record.span_id, record.trace_id)
+    return [rating for _, rating in latest.values()]
+
+
+def _is_evaluation_record(record: LogRecord) -> bool:
+    return record.event_name == EVALUATION_EVENT or (
+        record.event_name == "" and SCORE_VALUE in record.attributes
+    )
+
+
+def satisfaction(ratings: list[Rating], one_to_five: bool) -> dict[str, Any]:
+    scores = []
+    for rating in ratings:
+        if rating.value is not None:
+            scores.append((rating.value - 1) / 4 if one_to_five else rating.value)
+        elif rating.label in ("thumbs_up", "thumbs_down"):
+            scores.append(1.0 if rating.label == "thumbs_up" else 0.0)
+    binary = bool(scores) and all(score in (0.0, 1.0) for score in scores)
+    if binary:
+        interval = stats.wilson_interval(sum(scores), len(scores))
+    else:
+        interval = stats.mean_interval(scores)
+    return {
+        "count": len(scores),
+        "mean": stats.mean(scores),
+        "ci_low": max(0.0, interval[0]) if interval else None,
+        "ci_high": min(1.0, interval[1]) if interval else None,
+        "interval": "Wilson 95%" if binary else "Student-t 95%",
+    }
+
+
+# --- the whole analysis --------------------------------------------------------------------
+
+
+def _tokens_per_s(call: Call) -> float | None:
+    out = call.number(OUTPUT_TOKENS)
+    duration = call.span.duration_s
+    return out / duration if out is not None and out > 0 and duration > 0 else None
+
+
+def _compare(
+    client: dict[str, float], server: dict[str, Any], settings: Settings, metric: str
+) -> list[dict]:
+    rows = []
+    for name in PERCENTILES:
+        c, s = client.get(name), server.get(name)
+        if c is None or s is None:
+            continue
+        tolerance = max(settings.tolerance_ms, settings.tolerance_pct / 100.0 * s)
+        rows.append(
+            {
+                "metric": metric,
+                "percentile": name,
+                "client_ms": c,
+                "server_ms": s,
+                "diff_ms": c - s,
+                "tolerance_ms": tolerance,
+                "flagged": abs(c - s) > tolerance,
+            }
+        )
+    return rows
+
+
+def errors_over_time(calls: list[Call], start_s: float, end_s: float) -> dict[str, Any]:
+    first = min(start_s, min(c.span.start_ns for c in calls) / 1e9)
+    last = max(end_s, max(c.span.start_ns for c in calls) / 1e9)
+    span_s = max(last - first, 1.0)
+    width = next((w for w in BIN_WIDTHS_S if span_s / w <= TARGET_BINS), BIN_WIDTHS_S[-1])
+    count = int(span_s // width) + 1
+    bins = [
+        {"start_s": first + i * width, "requests": Counter(), "errors": Counter()}
+        for i in range(count)
+    ]
+    for call in calls:
+        index = min(count - 1, int((call.span.start_ns / 1e9 - first) // width))
+        bins[index]["requests"][call.model] += 1
+        if not call.ok:
+            bins[index]["errors"][call.model] += 1
+    return {
+        "bin_s": width,
+        "bins": [
+            {"start_s": b["start_s"], "requests": dict(b["requests"]), "errors": dict(b["errors"])}
+            for b in bins
+        ],
+    }
+
+
+def analyse(
+    archive: Archive,
+    settings: Settings,
+    prices: PriceTable,
+    summary: LoadgenSummary | None,
+) -> tuple[dict[str, Any], dict[str, dict[str, list[float]]]]:
+    """The report body (JSON-ready) and the raw per-model samples the plots need."""
+    selection = select_calls(archive, settings, summary)
+    by_model: dict[str, list[Call]] = defaultdict(list)
+    for call in selection.calls:
+        by_model[call.model].append(call)
+    models = sorted(by_model)
+    points = windowed_points(archive.points, selection.start_s, selection.end_s)
+    metrics = metric_figures(points, models)
+    ratings = collect_ratings(archive, selection.calls)
+    one_to_five = any(r.value is not None and r.value > 1 for r in ratings)
+    samples: dict[str, dict[str, list[float]]] = {}
+    result: dict[str, Any] = {}
+    for model in models:
+        calls = by_model[model]
+        ok = [c for c in calls if c.ok]
+        errors = Counter(c.error_type for c in calls if not c.ok)
+        e2e = [c.e2e_s for c in ok]
+        llm = [c.span.duration_s for c in ok]
+        ttft = [v for c in ok if (v := c.number(TTFT)) is not None]
+        rates = [v for c in ok if (v := _tokens_per_s(c)) is not None]
+        inputs = [v for c in calls if (v := c.number(INPUT_TOKENS)) is not None]
+        outputs = [v for c in calls if (v := c.number(OUTPUT_TOKENS)) is not None]
+        price = prices.lookup(model)
+        cost = None
+        if price is not None:
+            dollars = (
+                sum(inputs) * price.input_per_mtok + sum(outputs) * price.output_per_mtok
+            ) / 1e6
+            cost = dollars / len(calls) * 1000.0
+        model_ratings = [r for r in ratings if r.model == model]
+        servers = sum(1 for c in ok if c.server is not None)
+        entry: dict[str, Any] = {
+            "requests": len(calls),
+            "successes": len(ok),
+            "errors": len(calls) - len(ok),
+            "error_rate": (len(calls) - len(ok)) / len(calls),
+            "errors_by_type": dict(sorted(errors.items())),
+            "response_models": sorted(
+                {
+                    str(c.span.attributes.get(RESPONSE_MODEL))
+                    for c in ok
+                    if c.span.attributes.get(RESPONSE_MODEL)
+                }
+            ),
+            "e2e_ms": {
+                **_summary(e2e),
+                "source": "SERVER span"
+                if servers == len(ok)
+                else f"SERVER span ({servers}/{len(ok)}), else chat span",
+            },
+            "llm_call_ms": _summary(llm),
+            "ttft_ms": _summary(ttft),
+            "output_tokens_per_s": {
+                "count": len(rates),
+                "median": stats.percentile(rates, 50),
+                "p10": stats.percentile(rates, 10),
+                "p90": stats.percentile(rates, 90),
+            },
+            "input_tokens_per_request": stats.mean(inputs),
+            "output_tokens_per_request": stats.mean(outputs),
+            "requests_with_usage": len(outputs),
+            "price_per_mtok_usd": (
+                {"input": price.input_per_mtok, "output": price.output_per_mtok} if price else None
+            ),
+            "cost_per_1k_requests_usd": cost,
+            "satisfaction": satisfaction(model_ratings, one_to_five),
+            "metrics": metrics[model],
+            "client": None,
+            "client_vs_server": [],
+            "notes": [],
+        }
+        if price is None:
+            entry["notes"].append(f"no price for {model} in the price table: cost unknown")
+        if summary is not None and selection.summary_matches:
+            client = summary.models.get(model)
+            if client is None:
+                entry["notes"].append("the load generator summary has no entry for this model")
+            else:
+                entry["client"] = {
+                    "requests": client.requests,
+                    "failed": client.failed,
+                    "ttft_ms": client.ttft_ms,
+                    "e2e_ms": client.e2e_ms,
+                }
+                entry["client_vs_server"] = _compare(
+                    client.ttft_ms, entry["ttft_ms"], settings, "TTFT"
+                ) + _compare(client.e2e_ms, entry["e2e_ms"], settings, "E2E")
+        result[model] = entry
+        samples[model] = {
+            "e2e_ms": [v * 1000 for v in e2e],
+            "ttft_ms": [v * 1000 for v in ttft],
+            "tokens_per_s": rates,
+        }
+    body = {
+        "selection": {
+            "method": selection.method,
+            "run_id": settings.run_id,
+            "start": _iso(selection.start_s),
+            "end": _iso(selection.end_s),
+            "start_s": selection.start_s,
+            "end_s": selection.end_s,
+            "calls": len(selection.calls),
+            "notes": selection.notes,
+        },
+        "ratings_scale": "1-5" if one_to_five else "0-1",
+        "models": result,
+        "errors_over_time": errors_over_time(selection.calls, selection.start_s, selection.end_s),
+    }
+    return body, samples

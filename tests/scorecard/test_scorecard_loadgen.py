@@ -1,0 +1,138 @@
+"""The scorecard with the real load generator's llm-summary.json (its real schema), after a
+bounded Locust run against the assistant, mock LLM and test collector."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scorecard_cli import run_scorecard
+
+from harness.assistant import start_assistant
+from harness.collector import start_collector, wait_until
+from harness.mock_llm import start_mock_llm
+from harness.prereq import ROOT, service_python
+from harness.procs import ServiceProcess
+
+RUN_ID = "scorecard-loadgen-1"
+MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "o3-mini")
+
+
+@pytest.fixture(scope="module")
+def loadgen_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scorecard-loadgen")
+    report_dir = root / "reports"
+    env = {
+        "PYTHONPATH": str(ROOT / "services" / "loadgen" / "src"),
+        "LOADGEN_HEADLESS": "true",
+        "LOADGEN_REPORT_DIR": str(report_dir),
+        "LOADGEN_WAIT_SECONDS": "0-0.05",
+        "LOADGEN_SPAWN_RATE": "50",
+        "LOADGEN_STOP_TIMEOUT_S": "5",
+        "LOADGEN_WEB_HOST": "127.0.0.1",
+        "LOADGEN_USERS": "4",
+        "LOADGEN_REQUESTS_PER_USER": "4",
+        "LOADGEN_CONVERSATION_TURNS": "1-1",
+        "LOADGEN_FEEDBACK_RATE": "0.5",
+        "LOADGEN_SEED": "5",
+        "LOADGEN_RUN_ID": RUN_ID,
+        "LOADGEN_MODEL_WEIGHTS": ",".join(f"{m}=1" for m in MODELS),
+    }
+    with (
+        start_mock_llm(root, env={"MOCK_LLM_SEED": "5"}) as mock,
+        start_collector(root) as collector,
+        start_assistant(
+            root, mock.base_url, otlp=collector.otlp_http, env={"ASSISTANT_LLM_MAX_RETRIES": "0"}
+        ) as assistant,
+    ):
+        env["LOADGEN_HOST"] = assistant.url
+        process = ServiceProcess("loadgen", [service_python("loadgen"), "-m", "loadgen"], root, env)
+        with process:
+            process.wait_exit(180)
+        summary = json.loads((report_dir / "llm-summary.json").read_text())
+        expected = summary["overall"]["requests"]
+        wait_until(
+            lambda: (
+                sum(
+                    1
+                    for s in collector.spans()
+                    if s["kind"] == "CLIENT" and s["name"].startswith("chat ")
+                )
+                >= expected
+            ),
+            timeout=60,
+        )
+        wait_until(
+            lambda: (
+                sum(p["count"] for p in collector.metric_points("gen_ai.client.operation.duration"))
+                >= expected
+            ),
+            timeout=60,
+        )
+    return collector.archive, report_dir / "llm-summary.json", summary, root
+
+
+def test_scorecard_reads_the_real_loadgen_summary(loadgen_run):
+    archive, summary_path, summary, root = loadgen_run
+    run = run_scorecard(
+        "--archive",
+        str(archive),
+        "--loadgen-summary",
+        str(summary_path),
+        "--min-requests",
+        "1",
+        out=root / "out",
+    )
+    assert run.returncode == 0, run.stderr
+    report = run.report()
+    assert report["input"]["loadgen_run_id"] == RUN_ID
+    assert report["selection"]["method"].startswith("time window of the load run")
+    assert sum(m["requests"] for m in report["models"].values()) == summary["overall"]["requests"]
+    for model, entry in report["models"].items():
+        client = summary["models"][model]
+        assert entry["requests"] == client["requests"]
+        assert entry["errors"] == client["failed"]
+        rows = {(r["metric"], r["percentile"]): r for r in entry["client_vs_server"]}
+        assert set(rows) == {(m, p) for m in ("TTFT", "E2E") for p in ("p50", "p90", "p99")}
+        for p in ("p50", "p90", "p99"):
+            assert rows[("E2E", p)]["client_ms"] == pytest.approx(client["e2e_ms"][p])
+            assert rows[("TTFT", p)]["client_ms"] == pytest.approx(client["ttft_ms"][p])
+        # the user waits at least as long as the server span lasts (minus clock noise)
+        assert rows[("E2E", "p50")]["client_ms"] >= rows[("E2E", "p50")]["server_ms"] - 20
+        assert entry["satisfaction"]["count"] == client["feedback"]["count"]
+        if client["feedback"]["count"]:
+            # the loadgen's mean of 1-5 scores, normalised like the scorecard's
+            mean = (client["feedback"]["mean_score"] - 1) / 4
+            assert entry["satisfaction"]["mean"] == pytest.approx(mean, abs=0.001)
+    html = (root / "out" / "scorecard.html").read_text()
+    assert "Client (load generator) vs server (telemetry)" in html
+
+
+def test_run_id_selection_with_the_real_summary(loadgen_run):
+    archive, summary_path, summary, root = loadgen_run
+    run = run_scorecard(
+        "--archive",
+        str(archive),
+        "--run-id",
+        RUN_ID,
+        "--loadgen-summary",
+        str(summary_path),
+        "--min-requests",
+        "1",
+        out=root / "by-run",
+    )
+    assert run.returncode == 0, run.stderr
+    report = run.report()
+    assert sum(m["requests"] for m in report["models"].values()) == summary["overall"]["requests"]
+    other = run_scorecard(
+        "--archive",
+        str(archive),
+        "--run-id",
+        "some-other-run",
+        "--loadgen-summary",
+        str(summary_path),
+        out=root / "other",
+    )
+    # the summary is of another run and no span carries the id: a clear error, no guess
+    assert other.returncode == 3, other.stderr
+    assert "some-other-run" in other.stderr and "Traceback" not in other.stderr
