@@ -65,7 +65,7 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_http(self, url: str, timeout: float = 30.0, ok=(200,)) -> None:
-        """Poll `url` until it answers with a status in `ok`; fail with the log if the process dies."""
+        """Poll `url` until it answers with a status in `ok`; fail with the log if it dies."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:

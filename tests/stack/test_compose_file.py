@@ -1,0 +1,165 @@
+"""compose.yaml and .env.example read as files (no container engine): the production rules hold and
+every variable is documented. The stack itself is proven in test_stack.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from harness.collector import AGENT_COMMAND, GATEWAY_COMMAND
+from harness.prereq import ROOT, require_file, service_python
+
+COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+# Variables that only Compose or the Makefile read (not in compose.yaml's text).
+COMPOSE_ONLY = {"COMPOSE_PROFILES"}
+ONE_SHOT = {"init-dirs"}
+
+
+def documented() -> set[str]:
+    return set(re.findall(r"^# ([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE, flags=re.M))
+
+
+def referenced() -> set[str]:
+    text = (ROOT / "compose.yaml").read_text()
+    interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", text))
+    passed_through = {
+        item
+        for service in SERVICES.values()
+        for item in service.get("environment", [])
+        if isinstance(item, str) and "=" not in item
+    }
+    return interpolated | passed_through
+
+
+def test_every_variable_is_documented_in_env_example():
+    assert sorted(referenced() - documented()) == []
+
+
+def test_env_example_documents_only_variables_the_stack_reads():
+    assert sorted(documented() - referenced() - COMPOSE_ONLY) == []
+
+
+def test_env_example_sets_nothing():
+    """`cp .env.example .env` must behave like no .env: every setting is commented out."""
+    active = [
+        line for line in ENV_EXAMPLE.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    assert active == []
+
+
+def test_collector_command_lines_are_the_documented_ones():
+    assert tuple(SERVICES["otel-collector"]["command"]) == AGENT_COMMAND
+    assert tuple(SERVICES["gateway"]["command"]) == GATEWAY_COMMAND
+    default = "${SPLUNK_OTEL_COLLECTOR_IMAGE:-quay.io/signalfx/splunk-otel-collector:0.158.0}"
+    assert SERVICES["otel-collector"]["image"] == SERVICES["gateway"]["image"] == default
+    for name in ("otel-collector", "gateway"):
+        assert "./collector:/etc/otelcol:ro" in SERVICES[name]["volumes"]
+        assert "SPLUNK_LISTEN_INTERFACE=0.0.0.0" in SERVICES[name]["environment"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_follows_the_production_rules(name):
+    service = SERVICES[name]
+    assert service.get("mem_limit"), "memory limit"
+    assert service["logging"]["driver"] == "json-file"
+    assert service["logging"]["options"]["max-size"] and service["logging"]["options"]["max-file"]
+    expected_restart = "no" if name in ONE_SHOT else "unless-stopped"
+    assert service["restart"] == expected_restart
+    for port in service.get("ports", []):
+        assert port.startswith("${BIND_ADDRESS:-127.0.0.1}:"), port
+    if "build" in service:
+        assert service["build"]["args"] == {"BASE": "${BASE_IMAGE:-python:3.12-slim}"}
+    check = service.get("healthcheck")
+    if check:
+        # string (shell) form: podman splits exec-form arguments that contain spaces
+        assert isinstance(check["test"], str), "healthcheck must use the shell form"
+    if service.get("command", [None])[0] in ("sh", "sleep"):
+        assert service.get("init") is True or name in ONE_SHOT, "a shell as PID 1 needs init"
+    networks = service.get("networks", [])
+    assert networks == ["lab"] or service.get("network_mode") == "none"
+
+
+def test_services_that_can_have_a_healthcheck_have_one():
+    shell_less = {"otel-collector", "gateway"} | ONE_SHOT
+    for name, service in SERVICES.items():
+        if name not in shell_less and name != "loadgen-worker":
+            assert "healthcheck" in service, name
+
+
+def test_startup_is_gated_on_health():
+    assert SERVICES["assistant"]["depends_on"] == {
+        "mock-llm": {"condition": "service_healthy"},
+        "collector-health": {"condition": "service_healthy"},
+    }
+    assert SERVICES["loadgen"]["depends_on"]["assistant"] == {"condition": "service_healthy"}
+    assert SERVICES["otel-collector"]["depends_on"]["init-dirs"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+def test_optional_services_are_in_profiles_and_one_network():
+    assert SERVICES["gateway"]["profiles"] == ["gateway"]
+    assert SERVICES["loadgen-worker"]["profiles"] == ["workers"]
+    default = [name for name, service in SERVICES.items() if "profiles" not in service]
+    assert sorted(default) == [
+        "assistant", "collector-health", "init-dirs", "loadgen", "mock-llm", "otel-collector",
+    ]  # fmt: skip
+    assert list(COMPOSE["networks"]) == ["lab"]
+
+
+COMPOSE_CLI = ROOT / "build" / "container-engine" / "compose-venv" / "bin" / "docker-compose"
+ASSISTANT_SRC = ROOT / "services" / "assistant" / "src"
+SHOW_BACKEND = (
+    "from assistant.config import load_config; c = load_config(); "
+    "print(c.openai_base_url, c.openai_api_key)"
+)
+
+
+def resolved_environment(service: str, env: dict[str, str]) -> dict[str, str]:
+    """The service's environment as `docker compose config` resolves it (no engine needed)."""
+    require_file(COMPOSE_CLI, "the Docker Compose CLI (scripts/container-engine.sh setup)")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LOADGEN_"))}
+    result = subprocess.run(
+        [str(COMPOSE_CLI), "--project-directory", str(ROOT), "config", "--format", "json"],
+        env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    environment = json.loads(result.stdout)["services"][service]["environment"]
+    return {key: value for key, value in environment.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    ("env", "backend", "autostart"),
+    [
+        ({}, "http://mock-llm:8000/v1 unused", ""),
+        ({"MOCK_LLM_API_KEY": "sk-lab"}, "http://mock-llm:8000/v1 sk-lab", ""),
+        ({"OPENAI_API_KEY": "sk-real"}, "https://api.openai.com/v1 sk-real", "false"),
+        (
+            {"OPENAI_API_KEY": "sk-real", "LOADGEN_AUTOSTART": "true"},
+            "https://api.openai.com/v1 sk-real",
+            "true",
+        ),
+        (
+            {"OPENAI_BASE_URL": "http://vllm:8000/v1"},
+            "http://vllm:8000/v1 unused",
+            "",
+        ),
+    ],
+)
+def test_openai_api_key_alone_switches_to_the_real_api(env, backend, autostart):
+    """Mock by default; OPENAI_API_KEY alone -> api.openai.com and no paid demo load at start."""
+    assistant = resolved_environment("assistant", env)
+    shown = subprocess.run(
+        [service_python("assistant"), "-c", SHOW_BACKEND],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ASSISTANT_SRC), **assistant},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split("\n")[0] == backend
+    assert resolved_environment("loadgen", env)["LOADGEN_AUTOSTART"] == autostart

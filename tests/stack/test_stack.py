@@ -1,0 +1,516 @@
+"""The compose stack end to end on a real container engine, from the users' compose.yaml.
+
+In order (one compose project for the whole module, torn down by the last test):
+ 1. `up --wait` of the default stack: every service healthy.
+ 2. The demo load that `up` starts finishes with zero errors; memory of the stack under it.
+ 3. A bounded, seeded load run through the loadgen container: zero errors.
+ 4. The telemetry archive reconciles exactly with that run's samples and summary.
+ 5. A chat through the published assistant port, and the UI in headless Chromium.
+ 6. Splunk mode against a fake ingest container: traces and metrics arrive with the token.
+ 7. Gateway profile: agent -> gateway -> fake ingest.
+ 8. Teardown removes what the test created and ends only the processes it started.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import operator
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from harness.collector import (
+    AGENT_COMMAND,
+    interpolate,
+    log_records_from_otlp,
+    metric_points_from_otlp,
+    read_jsonl,
+    spans_from_otlp,
+    wait_until,
+)
+from harness.fake_splunk import FakeSplunkClient
+from harness.prereq import ROOT, missing
+from harness.stack import FAKE_SPLUNK_OVERRIDE, KEEP_IMAGES, Stack, process_alive
+
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(2400)]
+
+HEALTHCHECKED = ("mock-llm", "collector-health", "assistant", "loadgen")
+LOAD_USERS = 4
+LOAD_REQUESTS_PER_USER = 5
+MEMORY_BUDGET_BYTES = 1.5 * 1024**3
+MEASUREMENTS = ROOT / "build" / "reports" / "stack-measurements.json"
+
+
+@pytest.fixture(scope="module")
+def measurements() -> dict:
+    found: dict = {}
+    yield found
+    MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)
+    MEASUREMENTS.write_text(json.dumps(found, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def default_stack(stack: Stack, engine, measurements) -> Stack:
+    measurements["engine_setup_s"] = round(engine.timings["setup_s"], 2)
+    measurements["up_wait_build_s"] = round(stack.up(build=True), 2)
+    return stack
+
+
+# --- readers of the archive and the reports ---
+
+
+def archive_spans(folder: Path) -> list[dict]:
+    return [s for d in read_jsonl(sorted(folder.glob("traces*.jsonl"))) for s in spans_from_otlp(d)]
+
+
+def archive_metric_points(folder: Path, name: str) -> list[dict]:
+    docs = read_jsonl(sorted(folder.glob("metrics*.jsonl")))
+    return [p for d in docs for p in metric_points_from_otlp(d) if p["name"] == name]
+
+
+def archive_log_records(folder: Path) -> list[dict]:
+    return [
+        r for d in read_jsonl(sorted(folder.glob("logs*.jsonl"))) for r in log_records_from_otlp(d)
+    ]
+
+
+def histogram_totals(points: list[dict]) -> collections.Counter:
+    """Sum of a histogram per (model, token type) over the run, for DELTA or CUMULATIVE points."""
+    latest: dict[tuple, dict] = {}
+    totals: collections.Counter = collections.Counter()
+    for point in points:
+        key = (
+            point["attributes"]["gen_ai.request.model"],
+            point["attributes"]["gen_ai.token.type"],
+        )
+        if point.get("temporality") == "CUMULATIVE":
+            series = (key, point["resource"].get("service.instance.id"), point["start_ns"],
+                      tuple(sorted(point["attributes"].items())))  # fmt: skip
+            if series not in latest or latest[series]["time_ns"] < point["time_ns"]:
+                latest[series] = point
+        else:
+            totals[key] += round(point["sum"])
+    for (key, *_), point in latest.items():
+        totals[key] += round(point["sum"])
+    return totals
+
+
+def read_samples(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "llm-samples.jsonl").read_text().splitlines()]
+
+
+def parse_sse(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def chat_from_host(stack: Stack, message: str, model: str) -> list[tuple[str, dict]]:
+    response = requests.post(
+        f"{stack.url('ASSISTANT_PORT')}/api/chat",
+        json={"message": message, "model": model, "max_tokens": 64},
+        headers={"X-Session-Id": f"stacktest-{secrets.token_hex(6)}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    return parse_sse(response.text)
+
+
+def memory_bytes(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)\s*([kKMG]?i?B)", text.strip()).groups()
+    scale = {"B": 1, "kB": 1e3, "KB": 1e3, "KiB": 1024, "MB": 1e6, "MiB": 1024**2, "GB": 1e9,
+             "GiB": 1024**3}[unit]  # fmt: skip
+    return float(number) * scale
+
+
+# --- 1. up ---
+
+
+def test_default_stack_comes_up_healthy(default_stack: Stack, measurements):
+    stack = default_stack
+    for service in HEALTHCHECKED:
+        state = stack.inspect(service)["State"]
+        assert state["Running"], f"{service}: {state}"
+        assert state["Health"]["Status"] == "healthy", f"{service}: {state['Health']}"
+    assert stack.inspect("otel-collector")["State"]["Running"]
+    init = stack.inspect("init-dirs")["State"]
+    assert (init["Status"], init["ExitCode"]) == ("exited", 0)
+    # the collector runs the command line the collector's README documents, in local mode
+    args = stack.inspect("otel-collector")["Args"]
+    assert args == [interpolate(arg, {}) for arg in AGENT_COMMAND]
+    # no second `up` needed to get the archive and reports folders
+    assert (stack.telemetry / "archive").is_dir()
+
+
+def test_make_up_prints_where_to_look(default_stack: Stack):
+    """scripts/stack_info.py, which `make up` runs: the real published addresses and folders."""
+    stack = default_stack
+    compose = stack.compose_argv()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "stack_info.py"), *compose],
+        env=stack.env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    lines = {line.strip().split("  ")[0]: line for line in result.stdout.splitlines() if line}
+    assert f"http://127.0.0.1:{stack.ports['ASSISTANT_PORT']}" in lines["Chat UI"]
+    assert f"http://127.0.0.1:{stack.ports['LOCUST_PORT']}" in lines["Locust UI"]
+    assert f"http://127.0.0.1:{stack.ports['MOCK_LLM_PORT']}/v1" in lines["Mock LLM"]
+    assert "local:" in lines["Collector mode"]
+    assert f"{stack.telemetry}/archive/" in lines["Telemetry archive"]
+    assert f"{stack.reports}/loadgen/" in lines["Reports"]
+
+
+def test_compose_file_is_clean_without_any_env(engine):
+    """`docker compose config` of the bare file, no .env and no variables: no warning."""
+    result = engine.docker(
+        "compose", "-f", str(ROOT / "compose.yaml"), "--env-file", "/dev/null", "config", "-q"
+    )
+    assert result.stderr.strip() == ""
+    config = yaml.safe_load(
+        engine.docker(
+            "compose", "-f", str(ROOT / "compose.yaml"), "--env-file", "/dev/null", "config"
+        ).stdout
+    )
+    services = config["services"]
+    assert services["otel-collector"]["image"] == "quay.io/signalfx/splunk-otel-collector:0.158.0"
+    for name, service in services.items():
+        assert service.get("mem_limit"), f"{name} has no memory limit"
+        assert service["logging"]["driver"] == "json-file"
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", f"{name} publishes {port}"
+        if name != "init-dirs":
+            assert service["restart"] == "unless-stopped", name
+
+
+# --- 2. the demo load started by `up` ---
+
+
+def test_demo_load_finishes_without_errors(default_stack: Stack, engine, measurements):
+    summary_path = default_stack.reports / "loadgen" / "llm-summary.json"
+    peak: dict[str, float] = {}
+
+    def sample_memory() -> bool:
+        # podman's own CLI: the Docker CLI's `stats` gets no numbers from podman's compat API
+        result = engine.podman(
+            "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", check=False
+        )
+        for line in result.stdout.splitlines():
+            name, _, usage = line.partition("\t")
+            if name.startswith(default_stack.project) and "/" in usage:
+                service = name.removeprefix(default_stack.project + "-").rsplit("-", 1)[0]
+                peak[service] = max(peak.get(service, 0), memory_bytes(usage.split("/")[0]))
+        return summary_path.exists()
+
+    wait_until(sample_memory, timeout=300, interval=2)
+    summary = json.loads(summary_path.read_text())
+    overall = summary["overall"]
+    assert overall["requests"] > 0
+    assert (overall["failed"], overall["errors_by_kind"]) == (0, {})
+    assert summary["gate"]["exit_code"] == 0
+
+    total = sum(peak.values())
+    measurements["demo_requests"] = overall["requests"]
+    measurements["memory_peak_mib"] = {k: round(v / 2**20, 1) for k, v in sorted(peak.items())}
+    measurements["memory_total_mib"] = round(total / 2**20, 1)
+    assert {"assistant", "mock-llm", "otel-collector", "loadgen"} <= set(peak)
+    assert total < MEMORY_BUDGET_BYTES, measurements["memory_peak_mib"]
+
+
+# --- 3. a bounded, seeded load run through the loadgen container ---
+
+
+@pytest.fixture(scope="module")
+def load_run(default_stack: Stack, measurements) -> dict:
+    run_id = f"stacktest-{secrets.token_hex(4)}"
+    name = f"{default_stack.project}-loadrun"
+    settings = {
+        "LOADGEN_HEADLESS": "true",
+        "LOADGEN_RUN_ID": run_id,
+        "LOADGEN_SEED": "20240611",
+        "LOADGEN_USERS": str(LOAD_USERS),
+        "LOADGEN_SPAWN_RATE": "4",
+        "LOADGEN_REQUESTS_PER_USER": str(LOAD_REQUESTS_PER_USER),
+        "LOADGEN_WAIT_SECONDS": "0.1-0.5",
+        "LOADGEN_FEEDBACK_RATE": "0.5",
+        "LOADGEN_MAX_ERROR_RATE": "0",
+        "LOADGEN_REPORT_DIR": f"/app/reports/{run_id}",
+    }
+    args = ["run", "--no-deps", "--name", name]
+    for key, value in settings.items():
+        args += ["-e", f"{key}={value}"]
+    started = time.monotonic()
+    # `run --rm` loses the exit code on this engine: run, read the code, then remove
+    result = default_stack.compose(*args, "loadgen", check=False, timeout=600)
+    measurements["load_run_s"] = round(time.monotonic() - started, 2)
+    default_stack.engine.docker("rm", "-f", name, check=False)
+    folder = default_stack.reports / run_id
+    return {
+        "run_id": run_id,
+        "exit_code": result.returncode,
+        "output": result.stdout[-3000:] + result.stderr[-3000:],
+        "folder": folder,
+    }
+
+
+def test_seeded_load_run_has_zero_errors(load_run):
+    assert load_run["exit_code"] == 0, load_run["output"]
+    summary = json.loads((load_run["folder"] / "llm-summary.json").read_text())
+    overall = summary["overall"]
+    assert overall["requests"] == LOAD_USERS * LOAD_REQUESTS_PER_USER
+    assert (overall["failed"], overall["errors_by_kind"]) == (0, {})
+    assert summary["metadata"]["run_id"] == load_run["run_id"]
+    assert len(read_samples(load_run["folder"])) == overall["requests"]
+
+
+# --- 4. the archive reconciles with the run ---
+
+
+def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
+    archive = default_stack.telemetry / "archive"
+    samples = read_samples(load_run["folder"])
+    summary = json.loads((load_run["folder"] / "llm-summary.json").read_text())
+    wanted = {s["response_id"] for s in samples}
+    rated = {s["response_id"]: s["feedback_score"] for s in samples if s["feedback_score"]}
+    assert wanted and rated, "the run should have chats and some feedback"
+
+    def chat_spans() -> dict[str, dict] | None:
+        found = {
+            s["attributes"]["assistant.response_id"]: s
+            for s in archive_spans(archive)
+            if s["name"].startswith("chat ")
+            and s["attributes"].get("assistant.response_id") in wanted
+        }
+        return found if len(found) == len(wanted) else None
+
+    chats = wait_until(chat_spans, timeout=60, interval=1)
+    spans = archive_spans(archive)
+    servers = {
+        s["trace_id"]: s
+        for s in spans
+        if s["kind"] == "SERVER" and s["attributes"].get("http.route") == "/api/chat"
+    }
+    for sample in samples:
+        chat = chats[sample["response_id"]]
+        assert chat["name"] == f"chat {sample['model']}"
+        assert chat["kind"] == "CLIENT"
+        attributes = chat["attributes"]
+        assert attributes["gen_ai.request.model"] == sample["model"]
+        assert attributes["gen_ai.usage.input_tokens"] == sample["input_tokens"]
+        assert attributes["gen_ai.usage.output_tokens"] == sample["output_tokens"]
+        assert attributes["gen_ai.conversation.id"].startswith(f"lg-{load_run['run_id']}-")
+        server = servers[chat["trace_id"]]
+        assert server["attributes"]["http.status_code"] == 200
+        assert chat["parent_span_id"] and chat["resource"]["service.name"] == "assistant"
+        assert chat["resource"]["deployment.environment.name"] == "llm-lab"
+
+    # the run's spans, counted per model, are exactly the summary's numbers
+    per_model = collections.defaultdict(lambda: [0, 0, 0])
+    for chat in chats.values():
+        row = per_model[chat["attributes"]["gen_ai.request.model"]]
+        row[0] += 1
+        row[1] += chat["attributes"]["gen_ai.usage.input_tokens"]
+        row[2] += chat["attributes"]["gen_ai.usage.output_tokens"]
+    expected = {
+        model: [m["requests"], m["input_tokens"]["total"], m["output_tokens"]["total"]]
+        for model, m in summary["models"].items()
+    }
+    assert dict(per_model) == expected
+
+    # one feedback event per rating, in the rated chat's trace, with the score
+    trace_of = {rid: chat["trace_id"] for rid, chat in chats.items()}
+
+    def feedback_events() -> dict[str, list] | None:
+        found = collections.defaultdict(list)
+        for record in archive_log_records(archive):
+            if record["event_name"] == "gen_ai.evaluation.result":
+                found[record["trace_id"]].append(record)
+        return found if all(trace_of[rid] in found for rid in rated) else None
+
+    events = wait_until(feedback_events, timeout=60, interval=1)
+    for rid, score in rated.items():
+        (event,) = events[trace_of[rid]]
+        assert event["attributes"]["gen_ai.evaluation.name"] == "user_satisfaction"
+        assert event["attributes"]["assistant.response_id"] == rid
+        assert event["attributes"]["gen_ai.evaluation.score.value"] == score
+        assert (
+            event["attributes"]["gen_ai.request.model"]
+            == chats[rid]["attributes"]["gen_ai.request.model"]
+        )
+    assert len(rated) == summary["overall"]["feedback"]["count"]
+
+    # GenAI metrics by model: every token the spans counted is in the token-usage histogram
+    def totals() -> tuple[collections.Counter, collections.Counter]:
+        span_totals: collections.Counter = collections.Counter()
+        for span in archive_spans(archive):
+            if span["name"].startswith("chat "):
+                model = span["attributes"]["gen_ai.request.model"]
+                for kind in ("input", "output"):
+                    tokens = span["attributes"].get(f"gen_ai.usage.{kind}_tokens", 0)
+                    span_totals[(model, kind)] += tokens
+        points = archive_metric_points(archive, "gen_ai.client.token.usage")
+        return span_totals, histogram_totals(points)
+
+    try:
+        wait_until(lambda: operator.eq(*totals()), timeout=90, interval=2)
+    except TimeoutError:
+        span_totals, metric_totals = totals()
+        assert metric_totals == span_totals, "token usage: metrics (left) vs spans (right)"
+    durations = archive_metric_points(archive, "gen_ai.client.operation.duration")
+    assert {p["attributes"]["gen_ai.request.model"] for p in durations} >= set(expected)
+
+
+# --- 5. from the host: a chat and the UI ---
+
+
+def test_chat_through_the_published_port(default_stack: Stack):
+    events = chat_from_host(default_stack, "What does a collector do?", "gpt-4o")
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "delta" in kinds
+    start, done = events[0][1], events[-1][1]
+    assert start["model"] == "gpt-4o" and re.fullmatch(r"[0-9a-f]{32}", start["trace_id"])
+    assert done["usage"]["output_tokens"] > 0
+    archive = default_stack.telemetry / "archive"
+    wait_until(
+        lambda: any(
+            s["trace_id"] == start["trace_id"] and s["name"] == "chat gpt-4o"
+            for s in archive_spans(archive)
+        ),
+        timeout=30,
+    )
+
+
+@pytest.mark.browser
+def test_ui_loads_in_headless_chromium(default_stack: Stack):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not shutil.which(chromium):
+        missing("Debian's chromium (scripts/setup-chromium.sh)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(default_stack.url("ASSISTANT_PORT"))
+            page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
+            page.fill("#message", "hello from the stack test")
+            page.click("#send")
+            page.wait_for_selector(".msg.assistant .metrics", timeout=30000)
+            assert len(page.text_content(".msg.assistant .text")) > 0
+            assert errors == []
+        finally:
+            browser.close()
+
+
+# --- 6. Splunk mode against a fake ingest ---
+
+
+def splunk_env(stack: Stack) -> dict[str, str]:
+    return {
+        "SPLUNK_ACCESS_TOKEN": stack.fake_token,
+        "FAKE_SPLUNK_TOKEN": stack.fake_token,
+        "SPLUNK_REALM": "us0",
+        "SPLUNK_INGEST_URL": "http://fake-splunk:9943",
+        "SPLUNK_API_URL": "http://fake-splunk:9943",
+        # the demo load already ran; the modes below need only a few chats
+        "LOADGEN_AUTOSTART": "false",
+    }
+
+
+def assert_fake_ingest_receives(stack: Stack, fake: FakeSplunkClient, model: str) -> None:
+    start = chat_from_host(stack, f"Hello {model}", model)[0][1]
+
+    def arrived() -> bool:
+        spans = fake.spans()
+        return any(
+            s["trace_id"] == start["trace_id"] and s["name"] == f"chat {model}" for s in spans
+        )
+
+    fake.wait_until(arrived, timeout=60)
+
+    def genai_metric_names() -> set[str]:
+        # the chat's histograms, sent as OTLP by the signalfx exporter (send_otlp_histograms)
+        names = {p["name"] for p in fake.otlp_metric_points()}
+        names |= {p["metric"] for p in fake.datapoints()}
+        return {name for name in names if name.startswith("gen_ai.client.")}
+
+    names = fake.wait_until(genai_metric_names, timeout=60)
+    assert "gen_ai.client.token.usage" in names and "gen_ai.client.operation.duration" in names
+    traces = fake.recorded("traces")
+    metrics = fake.recorded("otlp_metrics") + fake.recorded("datapoints")
+    for record in traces + metrics:
+        assert record["headers"]["x-sf-token"] == stack.fake_token
+        assert record["status"] == 200
+    assert {r["path"] for r in traces} == {"/v2/trace/otlp"}
+    assert {r["path"] for r in metrics} == {"/v2/datapoint"}
+
+
+def test_splunk_mode_sends_to_the_ingest(default_stack: Stack, measurements):
+    stack = default_stack
+    stack.extra_files = [FAKE_SPLUNK_OVERRIDE]
+    measurements["up_wait_splunk_s"] = round(stack.up(splunk_env(stack)), 2)
+    args = stack.inspect("otel-collector")["Args"]
+    assert "--config=/etc/otelcol/modes/splunk-on.yaml" in args
+    fake = FakeSplunkClient(stack.url("FAKE_SPLUNK_PORT"))
+    assert_fake_ingest_receives(stack, fake, "gpt-4o-mini")
+
+
+# --- 7. gateway profile ---
+
+
+def test_gateway_profile_forwards_agent_to_gateway(default_stack: Stack, measurements):
+    stack = default_stack
+    stack.extra_files = [FAKE_SPLUNK_OVERRIDE]
+    stack.profiles = ["gateway"]
+    env = {**splunk_env(stack), "SPLUNK_GATEWAY_URL": "gateway"}
+    measurements["up_wait_gateway_s"] = round(stack.up(env), 2)
+    agent_args = stack.inspect("otel-collector")["Args"]
+    assert "--config=/etc/otelcol/modes/via-gateway-on.yaml" in agent_args
+    gateway = stack.inspect("gateway")
+    assert gateway["State"]["Running"]
+    assert "--config=/etc/otelcol/modes/splunk-on.yaml" in gateway["Args"]
+    fake = FakeSplunkClient(stack.url("FAKE_SPLUNK_PORT"))
+    fake.reset()
+    # The agent's upstream pipelines now end at the gateway (no route of its own to the ingest):
+    # whatever reaches the fake went agent -> gateway -> ingest.
+    assert_fake_ingest_receives(stack, fake, "o3-mini")
+
+
+# --- 8. teardown ---
+
+
+def test_teardown_removes_everything_and_ends_only_our_processes(default_stack: Stack, engine):
+    stack = default_stack
+    project = stack.project
+    images_before = set(engine.docker("images", "--format", "{{.Repository}}").stdout.split())
+    assert any(project in image for image in images_before)
+    stack.down()
+    assert stack.container_ids() == []
+    networks = engine.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert not [n for n in networks if n.startswith(project)]
+    volumes = engine.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert not [v for v in volumes if v.startswith(project)]
+    images = engine.docker("images", "--format", "{{.Repository}}").stdout.split()
+    assert KEEP_IMAGES or not [i for i in images if project in i]
+
+    pids = engine.saved_pids()
+    assert pids, "the engine saved the PIDs it started"
+    engine.stop()
+    deadline = time.monotonic() + 15
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in pids if process_alive(pid)] == []
+    assert not (engine.state / "podman.sock").exists()
