@@ -443,7 +443,7 @@ def test_incoming_traceparent_is_honoured(assistant, collector):
         headers={
             "X-Session-Id": session_id(),
             "traceparent": f"00-{trace_id}-{parent_id}-01",
-            "baggage": "synthetic=true",
+            "baggage": "synthetic_request=true,loadgen.run_id=lg-7,user.email=a%40b.c",
         },
         timeout=30,
     )
@@ -457,3 +457,15 @@ def test_incoming_traceparent_is_honoured(assistant, collector):
         timeout=20,
     )
     assert server["parent_span_id"] == parent_id
+    # only the allow-listed baggage entries become attributes, on the request and chat spans
+    chat = collector.wait_until(
+        lambda: next(
+            (s for s in collector.spans() if s["trace_id"] == trace_id and s["kind"] == "CLIENT"),
+            None,
+        ),
+        timeout=20,
+    )
+    for span in (server, chat):
+        copied = {k: v for k, v in span["attributes"].items() if k.startswith(("synth", "loadgen"))}
+        assert copied == {"synthetic_request": "true", "loadgen.run_id": "lg-7"}
+        assert "user.email" not in span["attributes"]

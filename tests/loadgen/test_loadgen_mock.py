@@ -282,6 +282,24 @@ def test_web_ui_mode_runs_the_demo_load_and_stays_up(llm, loadgen_proc, tmp_path
     assert (report_dir / "locust.html").exists()
 
 
+def test_stopping_an_idle_web_ui_keeps_the_last_report(llm, loadgen_proc, tmp_path):
+    """`docker compose down` of a load generator that ran nothing must not blank the report."""
+    port = free_port()
+    report_dir = tmp_path / "idle"
+    report_dir.mkdir()
+    last = report_dir / "llm-summary.json"
+    last.write_text('{"overall": {"requests": 42}}\n')
+    settings = direct(llm, users=3, requests_per_user=2)
+    process = loadgen_proc(
+        "lg-idle", report_dir, **settings, headless="false", autostart="false", web_port=port
+    )
+    with process:
+        process.wait_http(f"http://127.0.0.1:{port}/", timeout=60)
+        assert process.stop() == 0, process.log()[-3000:]
+    assert "no request was made" in process.log()
+    assert json.loads(last.read_text()) == {"overall": {"requests": 42}}
+
+
 def test_distributed_run_time_limit_keeps_in_flight_samples(llm, loadgen_proc, tmp_path):
     """At --run-time, workers finish their current request and send it before quitting."""
     before = served(llm)

@@ -311,6 +311,9 @@ def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
         assert attributes["gen_ai.conversation.id"].startswith(f"lg-{load_run['run_id']}-")
         server = servers[chat["trace_id"]]
         assert server["attributes"]["http.status_code"] == 200
+        for span in (chat, server):  # the load generator's baggage marks its traffic
+            assert span["attributes"]["loadgen.run_id"] == load_run["run_id"]
+            assert span["attributes"]["synthetic_request"] == "true"
         assert chat["parent_span_id"] and chat["resource"]["service.name"] == "assistant"
         assert chat["resource"]["deployment.environment.name"] == "llm-lab"
 

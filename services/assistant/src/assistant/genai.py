@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from assistant import semconv as sc
 from assistant.config import Config
-from assistant.telemetry import Instruments
+from assistant.telemetry import Instruments, baggage_attributes
 
 TRUNCATION_MARK = "…[truncated]"
 
@@ -158,6 +158,7 @@ class ChatCall:
             sc.GEN_AI_CONVERSATION_ID: params.conversation_id,
             sc.GEN_AI_REQUEST_MAX_TOKENS: params.max_tokens,
             sc.ASSISTANT_RESPONSE_ID: params.response_id,
+            **baggage_attributes(parent),
         }
         if params.temperature is not None:
             attrs[sc.GEN_AI_REQUEST_TEMPERATURE] = params.temperature

@@ -46,6 +46,14 @@ EVALUATION_USER_SATISFACTION = "user_satisfaction"
 ASSISTANT_RESPONSE_ID = "assistant.response_id"
 ASSISTANT_FEEDBACK_REVISION = "assistant.feedback.revision"
 
+# Baggage entries copied onto the request and chat spans as attributes of the same name, so the
+# traces of synthetic traffic, and of one load run, can be told apart (the load generator sets
+# them). Only these keys are copied, and only short values: baggage is caller-controlled.
+BAGGAGE_SYNTHETIC_REQUEST = "synthetic_request"
+BAGGAGE_LOADGEN_RUN_ID = "loadgen.run_id"
+BAGGAGE_SPAN_ATTRIBUTES = (BAGGAGE_SYNTHETIC_REQUEST, BAGGAGE_LOADGEN_RUN_ID)
+BAGGAGE_VALUE_MAX_CHARS = 128
+
 # Blog-compatible legacy attribute names (ASSISTANT_LEGACY_ATTRIBUTES=true)
 LEGACY_MODEL = "GPT-model"
 LEGACY_TEMPERATURE = "GPT-temperature"

@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opentelemetry import _logs, metrics, trace
+from opentelemetry import _logs, baggage, metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from assistant import semconv as sc
@@ -66,7 +67,26 @@ def instrument_flask(app) -> None:
     """Flask SERVER spans (only when an SDK is configured in this process)."""
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
-    FlaskInstrumentor().instrument_app(app, excluded_urls=EXCLUDED_URLS)
+    FlaskInstrumentor().instrument_app(
+        app, excluded_urls=EXCLUDED_URLS, request_hook=_copy_baggage_to_server_span
+    )
+
+
+def baggage_attributes(context: Context | None = None) -> dict[str, str]:
+    """The allow-listed baggage entries of `context` (default: the current one), as attributes."""
+    return {
+        key: value
+        for key, value in baggage.get_all(context).items()
+        if key in sc.BAGGAGE_SPAN_ATTRIBUTES
+        and isinstance(value, str)
+        and len(value) <= sc.BAGGAGE_VALUE_MAX_CHARS
+    }
+
+
+def _copy_baggage_to_server_span(span: Span, _environ: dict) -> None:
+    # called by the Flask instrumentation once the incoming context (with baggage) is attached
+    if span.is_recording():
+        span.set_attributes(baggage_attributes())
 
 
 @dataclass(frozen=True)

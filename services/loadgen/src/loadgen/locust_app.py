@@ -226,11 +226,17 @@ def _on_quitting(environment: Environment, **_kw) -> None:
     if state_of(environment).is_worker or not CONFIG.headless:
         return
     report = _write_reports(environment, locust_html=False)
-    environment.process_exit_code = report["gate"]["exit_code"]
+    if report is not None:
+        environment.process_exit_code = report["gate"]["exit_code"]
 
 
-def _write_reports(environment: Environment, *, locust_html: bool) -> dict:
+def _write_reports(environment: Environment, *, locust_html: bool) -> dict | None:
+    """Write the LLM summary (and Locust's HTML); a run without a single request writes nothing,
+    so that stopping an idle load generator keeps the last real report."""
     state = state_of(environment)
+    if not state.samples:
+        log.info("no request was made: the reports in %s are kept", CONFIG.report_dir)
+        return None
     runner = environment.runner
     workers = runner.worker_index_max if isinstance(runner, MasterRunner) else 0
     metadata = {
