@@ -53,12 +53,12 @@ dashboards: ## create or update the LLM dashboards in Splunk Observability Cloud
 dashboards-delete: ## delete the dashboards `make dashboards` created
 	PYTHONPATH=dashboards python3 -m llm_dashboards delete
 
+# The collector build (CPU: Go) runs alongside the other steps (network: pip, apt).
 setup: ## virtualenvs, test collector, Chromium, container engine (done by `make test`)
-	scripts/setup-venvs.sh
-	scripts/build-collector.sh
-	scripts/setup-chromium.sh
-	scripts/container-engine.sh setup
-	bench/setup.sh
+	@scripts/build-collector.sh & collector=$$!; \
+	scripts/setup-venvs.sh && scripts/setup-chromium.sh && scripts/container-engine.sh setup \
+	  && bench/setup.sh; status=$$?; \
+	wait $$collector || status=1; exit $$status
 
 lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check .

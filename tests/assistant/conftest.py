@@ -26,3 +26,26 @@ def mock_llm(log_dir):
 
     with start_mock_llm(log_dir) as mock:
         yield mock
+
+
+# The mock's models, answering at once with a few tokens: for tests that send thousands of chats.
+FAST_PROFILES = """
+defaults:
+  {ttft_ms: 0, tokens_per_s: 100000, rpm: 0, tpm: 0, output_tokens: {min: 1, mean: 3, max: 6}}
+models:
+  gpt-4o-mini: {}
+  gpt-4o: {}
+  gpt-4.1-mini: {}
+  o3-mini: {reasoning: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def fast_mock_llm(log_dir, tmp_path_factory):
+    """The real mock LLM over HTTP with an instant profile (streams of 1-6 tokens)."""
+    from harness.mock_llm import start_mock_llm
+
+    profiles = tmp_path_factory.mktemp("fast-profiles") / "profiles.yaml"
+    profiles.write_text(FAST_PROFILES, encoding="utf-8")
+    with start_mock_llm(log_dir, env={"MOCK_LLM_PROFILES": str(profiles)}) as mock:
+        yield mock

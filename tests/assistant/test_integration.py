@@ -265,6 +265,7 @@ def test_feedback_event_and_satisfaction_metric(assistant, collector):
         assert attrs["gen_ai.evaluation.score.label"] == label
         assert attrs["gen_ai.response.id"] == chat_span["attributes"]["gen_ai.response.id"]
         assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
+        assert record["body"] == f"user_satisfaction {score}/5 for gpt-4o-mini"
     # the satisfaction metrics: recorded once per response id (at its first rating)
     sat = collector.wait_until(
         lambda: points(

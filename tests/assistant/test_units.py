@@ -117,6 +117,32 @@ def test_config_models_and_default():
     assert cfg.default_model == "o3-mini"
 
 
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("", ""),
+        ("  ", ""),
+        ("10/minute", "10/minute"),
+        ("5 / Second", "5/second"),
+        ("1/hour", "1/hour"),
+    ],
+)
+def test_rate_limit_values(value, parsed):
+    for name, field in (
+        ("ASSISTANT_RATE_LIMIT_PER_SESSION", "rate_limit_per_session"),
+        ("ASSISTANT_RATE_LIMIT_PER_IP", "rate_limit_per_ip"),
+    ):
+        assert getattr(load_config({**BASE_ENV, name: value}), field) == parsed
+    defaults = load_config(BASE_ENV)
+    assert (defaults.rate_limit_per_session, defaults.rate_limit_per_ip) == ("", "")
+
+
+@pytest.mark.parametrize("value", ["10", "0/minute", "-1/second", "10/day", "ten/minute", "10/min"])
+def test_bad_rate_limits_name_the_variable(value):
+    with pytest.raises(ConfigError, match="ASSISTANT_RATE_LIMIT_PER_IP"):
+        load_config({**BASE_ENV, "ASSISTANT_RATE_LIMIT_PER_IP": value})
+
+
 # --- store and sessions -----------------------------------------------------------------------
 
 
@@ -207,6 +233,18 @@ def test_valid_chat_defaults_and_values():
         1.0,
         7,
     )
+
+
+def test_integral_floats_are_integers_and_surrogates_are_rejected():
+    # JSON Schema (and so the OpenAPI document) counts 5.0 as an integer
+    assert validate_chat({"message": "hi", "max_tokens": 5.0}, CFG).max_tokens == 5
+    assert validate_feedback({"response_id": "r", "score": 4.0}) == ("r", 4)
+    for value in (float("inf"), 1e20, 5.5):
+        with pytest.raises(ApiError):
+            validate_chat({"message": "hi", "max_tokens": value}, CFG)
+    with pytest.raises(ApiError) as caught:
+        validate_chat({"message": "hi \ud800"}, CFG)
+    assert (caught.value.status, caught.value.type) == (400, "invalid_field")
 
 
 @pytest.mark.parametrize(

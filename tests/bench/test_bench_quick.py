@@ -141,7 +141,7 @@ def check_details(run: dict) -> None:
         assert level["loadgen"]["streams_with_tokens"] > 0
         assert level["loadgen"]["gap_error_ms"]["p50"] < 50  # gaps are about 50 ms
     elif name == "delivery_latency":
-        shipped = details["latency_s_by_variant"]["shipped (BSP 5000 ms)"]
+        shipped = details["latency_s_by_variant"]["shipped (BSP 1000 ms)"]
         assert shipped["missing_spans"] == 0
         assert 0 <= shipped["p50"] < 30
     elif name == "stack_footprint":

@@ -27,6 +27,9 @@ COLLECTOR_CI_IMAGE = "localhost/otel-collector-ci"
 FAKE_SPLUNK_IMAGE = "localhost/fake-splunk-ci"
 FAKE_SPLUNK_OVERRIDE = HERE / "compose.fake-splunk.yaml"
 UP_TIMEOUT_S = 300
+# Owner of the session's bind-mounted folders when the tests run as root (CI): a laptop user's uid,
+# so that init-dirs must really open folders it does not own (with its two capabilities).
+FOLDER_OWNER_UID = 1000
 # Developers' reruns: keep the images a session built (tagged per project; remove them by hand).
 KEEP_IMAGES = os.environ.get("LAB_STACK_KEEP_IMAGES", "") == "1"
 
@@ -126,6 +129,9 @@ class Stack:
         self.reports = root / "reports"
         self.telemetry.mkdir()
         self.reports.mkdir()
+        if os.geteuid() == 0:
+            for folder in (self.telemetry, self.reports):
+                os.chown(folder, FOLDER_OWNER_UID, FOLDER_OWNER_UID)
         # An empty env file: compose must not read a developer's .env (secrets, other settings).
         self.env_file = root / "empty.env"
         self.env_file.write_text("")
@@ -136,7 +142,8 @@ class Stack:
                 "OTLP_HTTP_PORT", "FAKE_SPLUNK_PORT",
             )
         }  # fmt: skip
-        self.fake_token = secrets.token_hex(12)
+        # recognisable, so that a leak is found by a plain text search (test_stack.py)
+        self.fake_token = f"sfx-test-token-{secrets.token_hex(12)}"
         self.env = {
             **engine.env,
             **{name: str(port) for name, port in self.ports.items()},
@@ -151,6 +158,8 @@ class Stack:
         self.profiles: list[str] = []
         self.timings: dict[str, float] = {}
         self.down_done = False
+        # full `compose logs` of containers an `up` was about to replace (their logs go with them)
+        self.log_snapshots: list[str] = []
 
     def url(self, port_name: str) -> str:
         return f"http://127.0.0.1:{self.ports[port_name]}"
@@ -175,6 +184,8 @@ class Stack:
 
     def up(self, env: dict[str, str] | None = None, build: bool = False) -> float:
         """`up -d --wait` with this mode's variables; returns the seconds it took."""
+        if self.container_ids():
+            self.log_snapshots.append(self.all_logs())
         self.env.update(env or {})
         started = time.monotonic()
         args = ["up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S)]
@@ -190,6 +201,11 @@ class Stack:
 
     def logs(self) -> str:
         result = self.compose("logs", "--no-color", "--tail", "60", check=False, timeout=120)
+        return result.stdout + result.stderr
+
+    def all_logs(self) -> str:
+        """Every line every container of the project logged (stdout and stderr), no tail."""
+        result = self.compose("logs", "--no-color", check=True, timeout=300)
         return result.stdout + result.stderr
 
     def container_ids(self) -> list[str]:

@@ -20,6 +20,11 @@ ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 # Variables that only Compose or the Makefile read (not in compose.yaml's text).
 COMPOSE_ONLY = {"COMPOSE_PROFILES"}
 ONE_SHOT = {"init-dirs"}
+# Images not built here, and the non-root uid they run as (the Splunk image: uid 999, as the CI
+# stand-in tests/stack/collector-image; test_stack.py checks the running uid).
+COLLECTOR_IMAGES = {"otel-collector", "gateway"}
+# What init-dirs needs to create and chmod folders that belong to the user who ran `make up`.
+INIT_DIRS_CAPABILITIES = ["DAC_OVERRIDE", "FOWNER"]
 
 
 def documented() -> set[str]:
@@ -86,6 +91,64 @@ def test_service_follows_the_production_rules(name):
     assert networks == ["lab"] or service.get("network_mode") == "none"
 
 
+def dockerfile_user(service: dict) -> str:
+    """The last USER of the service's Dockerfile (the user its container runs as)."""
+    dockerfile = ROOT / service["build"]["context"] / "Dockerfile"
+    users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), flags=re.M)
+    assert users, f"{dockerfile} sets no USER"
+    return users[-1]
+
+
+def is_root(user: str) -> bool:
+    return user.split(":")[0] in ("", "0", "root")
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_is_hardened(name):
+    """Read-only root filesystem, no capabilities, no privilege gain, a non-root user."""
+    service = SERVICES[name]
+    assert service.get("read_only") is True
+    assert service.get("cap_drop") == ["ALL"]
+    assert service.get("security_opt") == ["no-new-privileges:true"]
+    assert "privileged" not in service and "pid" not in service and "ipc" not in service
+    if name in ONE_SHOT:
+        # the only root container: no network, just the two capabilities it needs
+        assert service["user"] == "0" and service["network_mode"] == "none"
+        assert service["cap_add"] == INIT_DIRS_CAPABILITIES
+        return
+    assert "cap_add" not in service
+    if "user" in service:
+        assert not is_root(str(service["user"])), service["user"]
+    elif "build" in service:
+        assert not is_root(dockerfile_user(service))
+    else:
+        assert name in COLLECTOR_IMAGES, f"{name}: set `user:` (its image may run as root)"
+        stand_in = (ROOT / "tests" / "stack" / "collector-image" / "Dockerfile").read_text()
+        assert re.search(r"^USER 999$", stand_in, flags=re.M)
+    # Writable places: only a bounded /tmp tmpfs, plus the bind mounts
+    for entry in service.get("tmpfs", []):
+        path, _, options = entry.partition(":")
+        assert path == "/tmp" and re.fullmatch(r"size=\d+m", options), entry
+    for volume in service.get("volumes", []):
+        target = volume.removesuffix(":ro").rsplit(":", 1)[1]
+        assert target in ("/etc/otelcol", "/var/lib/otelcol", "/app/reports"), volume
+
+
+def test_services_that_write_temporary_files_have_a_tmpfs():
+    """gunicorn's worker heartbeat, Locust, the collector: /tmp must be writable on Docker too
+    (podman adds a /tmp tmpfs to read-only containers by itself, Docker does not)."""
+    needs_tmp = {"mock-llm", "assistant", "loadgen", "loadgen-worker", "otel-collector", "gateway"}
+    for name in needs_tmp:
+        assert [e.partition(":")[0] for e in SERVICES[name].get("tmpfs", [])] == ["/tmp"], name
+
+
+def test_python_images_run_as_their_own_user():
+    for name in ("mock-llm", "assistant", "loadgen"):
+        dockerfile = (ROOT / "services" / name / "Dockerfile").read_text()
+        assert re.search(r"useradd .*--uid 10001", dockerfile), name
+        assert not is_root(dockerfile_user(SERVICES[name]))
+
+
 def test_services_that_can_have_a_healthcheck_have_one():
     shell_less = {"otel-collector", "gateway"} | ONE_SHOT
     for name, service in SERVICES.items():
@@ -125,7 +188,11 @@ SHOW_BACKEND = (
 def resolved_environment(service: str, env: dict[str, str]) -> dict[str, str]:
     """The service's environment as `docker compose config` resolves it (no engine needed)."""
     require_file(COMPOSE_CLI, "the Docker Compose CLI (scripts/container-engine.sh setup)")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LOADGEN_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "LOADGEN_", "MOCK_LLM_"))
+    }
     result = subprocess.run(
         [str(COMPOSE_CLI), "--project-directory", str(ROOT), "config", "--format", "json"],
         env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,

@@ -1,19 +1,28 @@
 """The compose stack end to end on a real container engine, from the users' compose.yaml.
 
 In order (one compose project for the whole module, torn down by the last test):
- 1. `up --wait` of the default stack: every service healthy.
+ 1. `up --wait` of the default stack: every service healthy, and hardened (non-root, read-only
+    root, no capabilities, no-new-privileges, ports on 127.0.0.1), as the kernel sees it.
  2. The demo load that `up` starts finishes with zero errors; memory of the stack under it.
  3. A bounded, seeded load run through the loadgen container: zero errors.
  4. The telemetry archive reconciles exactly with that run's samples and summary.
- 5. A chat through the published assistant port, and the UI in headless Chromium.
- 6. Splunk mode against a fake ingest container: traces and metrics arrive with the token.
+ 5. A chat through the published assistant port, and the UI in headless Chromium; error answers
+    are readable and name no key; prompt text stays out of the archive by default.
+ 6. Splunk mode against a fake ingest container: traces and metrics arrive with the token, logs
+    at the fake HEC with the HEC token; with SPAN_ONLY content capture the prompt is recorded.
  7. Gateway profile: agent -> gateway -> fake ingest.
- 8. Teardown removes what the test created and ends only the processes it started.
+ 8. No secret (access token, HEC token, OpenAI key, cookie key) in any container log, the archive,
+    the reports or an answer.
+ 9. Teardown removes what the test created and ends only the processes it started.
+
+The whole module runs with recognisable fake secrets (SECRET_ENV): the assistant reaches the mock
+LLM as an OpenAI-compatible server (OPENAI_BASE_URL) with an OPENAI_API_KEY that the mock checks.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import operator
 import re
@@ -48,6 +57,28 @@ LOAD_USERS = 4
 LOAD_REQUESTS_PER_USER = 5
 MEMORY_BUDGET_BYTES = 1.5 * 1024**3
 MEASUREMENTS = ROOT / "build" / "reports" / "stack-measurements.json"
+COMPOSE_SERVICES = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+
+# Recognisable fake secrets: any of them in a log, the archive, a report or an answer is a leak.
+OPENAI_KEY = f"sk-test-{secrets.token_hex(16)}"
+HEC_TOKEN = f"hec-test-token-{secrets.token_hex(12)}"
+COOKIE_KEY = f"cookie-test-key-{secrets.token_hex(12)}"
+SECRET_ENV = {
+    # the mock as any OpenAI-compatible server: the key is sent on every call and checked
+    "OPENAI_BASE_URL": "http://mock-llm:8000/v1",
+    "OPENAI_API_KEY": OPENAI_KEY,
+    "MOCK_LLM_API_KEY": OPENAI_KEY,
+    "ASSISTANT_SECRET_KEY": COOKIE_KEY,
+    # OPENAI_API_KEY alone holds the demo load (it would cost money); here it is the mock
+    "LOADGEN_AUTOSTART": "true",
+}
+# A prompt sent with content capture off (the default): it must never be recorded anywhere.
+UNCAPTURED_PROMPT = f"uncaptured-probe-{secrets.token_hex(8)}"
+# The capabilities a container gets by default (Docker and podman); "drop ALL" removes them all.
+DEFAULT_CAPABILITIES = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +92,14 @@ def measurements() -> dict:
 @pytest.fixture(scope="module")
 def default_stack(stack: Stack, engine, measurements) -> Stack:
     measurements["engine_setup_s"] = round(engine.timings["setup_s"], 2)
-    measurements["up_wait_build_s"] = round(stack.up(build=True), 2)
+    measurements["up_wait_build_s"] = round(stack.up(SECRET_ENV, build=True), 2)
     return stack
+
+
+@pytest.fixture(scope="module")
+def leak_texts() -> dict[str, str]:
+    """Texts the tests saw that must hold no secret (answers, what reached the fake ingest)."""
+    return {}
 
 
 # --- readers of the archive and the reports ---
@@ -116,16 +153,39 @@ def parse_sse(text: str) -> list[tuple[str, dict]]:
     return events
 
 
-def chat_from_host(stack: Stack, message: str, model: str) -> list[tuple[str, dict]]:
+def chat_raw(stack: Stack, message: str, model: str, session: str | None = None) -> str:
+    """The event stream of one chat, as the user receives it."""
     response = requests.post(
         f"{stack.url('ASSISTANT_PORT')}/api/chat",
         json={"message": message, "model": model, "max_tokens": 64},
-        headers={"X-Session-Id": f"stacktest-{secrets.token_hex(6)}"},
+        headers={"X-Session-Id": session or f"stacktest-{secrets.token_hex(6)}"},
         timeout=60,
     )
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/event-stream")
-    return parse_sse(response.text)
+    return response.text
+
+
+def chat_from_host(
+    stack: Stack, message: str, model: str, session: str | None = None
+) -> list[tuple[str, dict]]:
+    return parse_sse(chat_raw(stack, message, model, session))
+
+
+def wait_for_chat_span(stack: Stack, trace_id: str, model: str) -> dict:
+    archive = stack.telemetry / "archive"
+
+    def found() -> dict | None:
+        for span in archive_spans(archive):
+            if span["trace_id"] == trace_id and span["name"] == f"chat {model}":
+                return span
+        return None
+
+    return wait_until(found, timeout=30)
+
+
+def files_under(*folders: Path) -> list[Path]:
+    return sorted(p for folder in folders for p in folder.rglob("*") if p.is_file())
 
 
 def memory_bytes(text: str) -> float:
@@ -152,6 +212,111 @@ def test_default_stack_comes_up_healthy(default_stack: Stack, measurements):
     assert args == [interpolate(arg, {}) for arg in AGENT_COMMAND]
     # no second `up` needed to get the archive and reports folders
     assert (stack.telemetry / "archive").is_dir()
+
+
+def kernel_status(pid: int) -> dict[str, str]:
+    """/proc/<pid>/status as {field: value}: what the kernel enforces, not what was asked for."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def uid_in_container(pid: int) -> int:
+    """The real uid of `pid` inside its container's user namespace (rootful: the host uid)."""
+    host_uid = int(kernel_status(pid)["Uid"].split()[0])
+    for line in Path(f"/proc/{pid}/uid_map").read_text().splitlines():
+        inside, outside, count = map(int, line.split())
+        if outside <= host_uid < outside + count:
+            return inside + host_uid - outside
+    raise AssertionError(f"uid {host_uid} of pid {pid} is not mapped in its namespace")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (gunicorn workers, Locust greenlets' helpers...)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def root_mount_options(pid: int) -> set[str]:
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == "/":
+            return set(fields[5].split(","))
+    raise AssertionError(f"no root mount in /proc/{pid}/mountinfo")
+
+
+def granted_capabilities(host_config: dict) -> set[str]:
+    """Capabilities on top of none: Docker reports CapDrop [ALL] + CapAdd, podman the drops."""
+
+    def names(key: str) -> set[str]:
+        return {c.upper().removeprefix("CAP_") for c in host_config.get(key) or []}
+
+    dropped = DEFAULT_CAPABILITIES if "ALL" in names("CapDrop") else names("CapDrop")
+    return (DEFAULT_CAPABILITIES - dropped) | names("CapAdd")
+
+
+def no_new_privileges(host_config: dict) -> bool:
+    options = {o.replace("=", ":") for o in host_config.get("SecurityOpt") or []}
+    return bool(options & {"no-new-privileges", "no-new-privileges:true"})
+
+
+def assert_runs_hardened(stack: Stack, service: str) -> dict:
+    """A long-running service as the kernel sees it; returns what was checked."""
+    info = stack.inspect(service)
+    host = info["HostConfig"]
+    assert info["State"]["Running"], f"{service}: {info['State']}"
+    user = info["Config"]["User"]
+    assert user and user.split(":")[0] not in ("0", "root"), f"{service} runs as {user!r}"
+    pids, uids = [], set()
+    for pid in process_tree(info["State"]["Pid"]):
+        try:
+            status, uid = kernel_status(pid), uid_in_container(pid)
+        except FileNotFoundError:  # a short-lived child ended meanwhile
+            continue
+        pids.append(pid)
+        uids.add(uid)
+        assert int(status["CapEff"], 16) == 0, f"{service}: pid {pid} has capabilities"
+        assert status["NoNewPrivs"] == "1", f"{service}: pid {pid} may gain privileges"
+    assert pids and 0 not in uids, f"{service}: a process runs as root ({uids})"
+    assert granted_capabilities(host) == set(), f"{service}: {host.get('CapAdd')}"
+    assert no_new_privileges(host), host.get("SecurityOpt")
+    assert host["ReadonlyRootfs"] is True
+    assert "ro" in root_mount_options(pids[0]), f"{service}: / is writable"
+    published = [
+        binding["HostIp"]
+        for bindings in (info["NetworkSettings"]["Ports"] or {}).values()
+        for binding in bindings or []
+    ]
+    assert published == ["127.0.0.1"] * len(published), f"{service} publishes on {published}"
+    assert len(published) == len(COMPOSE_SERVICES[service].get("ports", [])), service
+    return {"uids": sorted(uids), "processes": len(pids), "published_ports": len(published)}
+
+
+def test_every_container_runs_hardened(default_stack: Stack, measurements):
+    checked = {
+        service: assert_runs_hardened(default_stack, service)
+        for service in (*HEALTHCHECKED, "otel-collector")
+    }
+    assert checked["otel-collector"]["uids"] == [999]
+    # the one root container: a one-shot without network that may only open the bind mounts
+    init = default_stack.inspect("init-dirs")
+    assert init["Config"]["User"] == "0"
+    assert init["HostConfig"]["ReadonlyRootfs"] is True
+    assert init["HostConfig"]["NetworkMode"] == "none"
+    assert granted_capabilities(init["HostConfig"]) == {"DAC_OVERRIDE", "FOWNER"}
+    assert no_new_privileges(init["HostConfig"])
+    # ... and it did open them, although they belong to someone else (tests run as root in CI)
+    for folder in (default_stack.telemetry, default_stack.reports):
+        assert folder.stat().st_mode & 0o777 == 0o777, folder
+    measurements["hardened_containers"] = checked
 
 
 def test_make_up_prints_where_to_look(default_stack: Stack):
@@ -191,6 +356,10 @@ def test_compose_file_is_clean_without_any_env(engine):
             assert port["host_ip"] == "127.0.0.1", f"{name} publishes {port}"
         if name != "init-dirs":
             assert service["restart"] == "unless-stopped", name
+        # the shared hardening (a YAML merge key) as Compose resolves it
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
 
 
 # --- 2. the demo load started by `up` ---
@@ -259,6 +428,7 @@ def load_run(default_stack: Stack, measurements) -> dict:
         "run_id": run_id,
         "exit_code": result.returncode,
         "output": result.stdout[-3000:] + result.stderr[-3000:],
+        "full_output": result.stdout + result.stderr,
         "folder": folder,
     }
 
@@ -418,6 +588,53 @@ def test_ui_loads_in_headless_chromium(default_stack: Stack):
             browser.close()
 
 
+def test_error_answers_are_readable_and_name_no_key(default_stack: Stack, leak_texts):
+    stack = default_stack
+    mock = stack.url("MOCK_LLM_PORT")
+    # the key is really used: the mock refuses calls without it, or with another one
+    assert requests.get(f"{mock}/v1/models", timeout=10).status_code == 401
+    wrong = f"sk-wrong-{secrets.token_hex(8)}"
+    refused = requests.get(
+        f"{mock}/v1/models", headers={"Authorization": f"Bearer {wrong}"}, timeout=10
+    )
+    assert refused.status_code == 401 and wrong not in refused.text
+    accepted = requests.get(
+        f"{mock}/v1/models", headers={"Authorization": f"Bearer {OPENAI_KEY}"}, timeout=10
+    )
+    assert accepted.status_code == 200
+    # upstream refuses the key (401), then fails (500): the user reads a sentence, never a key
+    expected = {"401": "upstream_auth", "500": "upstream_error"}
+    try:
+        for fault, error_type in expected.items():
+            faults = {"models": {"gpt-4.1-mini": {fault: 1.0}}}
+            requests.put(f"{mock}/admin/faults", json=faults, timeout=10).raise_for_status()
+            text = chat_raw(stack, "Tell me about keys", "gpt-4.1-mini")
+            leak_texts[f"chat answer with upstream fault {fault}"] = text
+            kind, error = parse_sse(text)[-1]
+            assert kind == "error" and error["type"] == error_type, text
+            assert re.fullmatch(r"[A-Z][\w ,.'-]{10,120}[.!]", error["message"]), error
+    finally:
+        requests.put(f"{mock}/admin/faults", json={}, timeout=10).raise_for_status()
+    # a request the assistant rejects: a JSON error body
+    rejected = requests.post(
+        f"{stack.url('ASSISTANT_PORT')}/api/chat",
+        json={"message": "hi", "model": "no-such-model"},
+        headers={"X-Session-Id": f"stacktest-{secrets.token_hex(6)}"},
+        timeout=30,
+    )
+    assert 400 <= rejected.status_code < 500 and rejected.json()["error"]["message"]
+    leak_texts["rejected request"] = rejected.text
+
+
+def test_prompt_text_stays_out_of_the_archive_by_default(default_stack: Stack):
+    start = chat_from_host(default_stack, f"{UNCAPTURED_PROMPT} what is a span?", "gpt-4o")[0][1]
+    span = wait_for_chat_span(default_stack, start["trace_id"], "gpt-4o")
+    assert not any(key.startswith("gen_ai.input") for key in span["attributes"]), span
+    for path in files_under(default_stack.telemetry):
+        assert UNCAPTURED_PROMPT.encode() not in path.read_bytes(), path
+    # (the last test looks again, in the logs and reports too, once everything is flushed)
+
+
 # --- 6. Splunk mode against a fake ingest ---
 
 
@@ -428,6 +645,12 @@ def splunk_env(stack: Stack) -> dict[str, str]:
         "SPLUNK_REALM": "us0",
         "SPLUNK_INGEST_URL": "http://fake-splunk:9943",
         "SPLUNK_API_URL": "http://fake-splunk:9943",
+        # logs to the fake's HEC, with a token of their own
+        "SPLUNK_HEC_URL": "http://fake-splunk:9943/services/collector",
+        "SPLUNK_HEC_TOKEN": HEC_TOKEN,
+        "FAKE_SPLUNK_HEC_TOKEN": HEC_TOKEN,
+        # prompts and answers on the chat spans from here on (this `up` recreates the assistant)
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
         # the demo load already ran; the modes below need only a few chats
         "LOADGEN_AUTOSTART": "false",
     }
@@ -450,8 +673,9 @@ def assert_fake_ingest_receives(stack: Stack, fake: FakeSplunkClient, model: str
         names |= {p["metric"] for p in fake.datapoints()}
         return {name for name in names if name.startswith("gen_ai.client.")}
 
-    names = fake.wait_until(genai_metric_names, timeout=60)
-    assert "gen_ai.client.token.usage" in names and "gen_ai.client.operation.duration" in names
+    # both histograms (they may come in different exports: wait for the two, not the first)
+    wanted = {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"}
+    fake.wait_until(lambda: wanted <= genai_metric_names(), timeout=60)
     traces = fake.recorded("traces")
     metrics = fake.recorded("otlp_metrics") + fake.recorded("datapoints")
     for record in traces + metrics:
@@ -471,10 +695,67 @@ def test_splunk_mode_sends_to_the_ingest(default_stack: Stack, measurements):
     assert_fake_ingest_receives(stack, fake, "gpt-4o-mini")
 
 
+def upstream_bodies(fake: FakeSplunkClient) -> str:
+    """Everything the fake ingest received but the headers (where the tokens belong)."""
+    return json.dumps([{k: v for k, v in r.items() if k != "headers"} for r in fake.requests()])
+
+
+def test_splunk_mode_sends_logs_to_the_hec_with_its_token(default_stack: Stack, leak_texts):
+    """A log record sent to the agent's published OTLP/HTTP port, and the assistant's feedback
+    event (it has a body: the splunk_hec exporter drops body-less records), arrive at the HEC."""
+    stack = default_stack
+    fake = FakeSplunkClient(stack.url("FAKE_SPLUNK_PORT"))
+    probe = f"hec-probe-{secrets.token_hex(6)}"
+    record = {"timeUnixNano": str(time.time_ns()), "body": {"stringValue": probe}}
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "stacktest"}}]}
+    document = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
+    response = requests.post(f"{stack.url('OTLP_HTTP_PORT')}/v1/logs", json=document, timeout=30)
+    assert response.status_code == 200, response.text
+    (event,) = fake.wait_until(
+        lambda: [e for e in fake.hec_events() if e.get("event") == probe], timeout=60
+    )
+    assert event["fields"]["service.name"] == "stacktest"
+    assert event["fields"]["deployment.environment.name"] == "llm-lab"
+    hec = fake.recorded("hec")
+    assert {r["path"] for r in hec} == {"/services/collector"}
+    for request in hec:
+        assert request["headers"]["authorization"] == f"Splunk {HEC_TOKEN}"
+        assert request["status"] == 200
+    session = f"stacktest-{secrets.token_hex(6)}"
+    start = dict(chat_from_host(stack, "how do I return a T-shirt?", "gpt-4.1-mini", session))
+    feedback = requests.post(
+        f"{stack.url('ASSISTANT_PORT')}/api/feedback",
+        json={"response_id": start["start"]["response_id"], "score": 4},
+        headers={"X-Session-Id": session},
+        timeout=30,
+    )
+    assert feedback.status_code == 204, feedback.text
+    (rating,) = fake.wait_until(
+        lambda: [
+            e
+            for e in fake.hec_events()
+            if e.get("event") == "user_satisfaction 4/5 for gpt-4.1-mini"
+        ],
+        timeout=60,
+    )
+    assert rating["fields"]["service.name"] == "assistant"
+    leak_texts["received by the fake ingest (splunk mode)"] = upstream_bodies(fake)
+
+
+def test_content_capture_span_only_records_the_prompt(default_stack: Stack):
+    """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=SPAN_ONLY (set with Splunk mode)."""
+    probe = f"captured-probe-{secrets.token_hex(8)}"
+    start = chat_from_host(default_stack, f"{probe} what is a trace?", "gpt-4o")[0][1]
+    span = wait_for_chat_span(default_stack, start["trace_id"], "gpt-4o")
+    messages = json.loads(span["attributes"]["gen_ai.input.messages"])
+    assert any(probe in json.dumps(message) for message in messages), messages
+    assert span["attributes"]["gen_ai.output.messages"]
+
+
 # --- 7. gateway profile ---
 
 
-def test_gateway_profile_forwards_agent_to_gateway(default_stack: Stack, measurements):
+def test_gateway_profile_forwards_agent_to_gateway(default_stack: Stack, measurements, leak_texts):
     stack = default_stack
     stack.extra_files = [FAKE_SPLUNK_OVERRIDE]
     stack.profiles = ["gateway"]
@@ -490,9 +771,58 @@ def test_gateway_profile_forwards_agent_to_gateway(default_stack: Stack, measure
     # The agent's upstream pipelines now end at the gateway (no route of its own to the ingest):
     # whatever reaches the fake went agent -> gateway -> ingest.
     assert_fake_ingest_receives(stack, fake, "o3-mini")
+    measurements["gateway_hardened"] = assert_runs_hardened(stack, "gateway")
+    leak_texts["received by the fake ingest (gateway mode)"] = upstream_bodies(fake)
 
 
-# --- 8. teardown ---
+# --- 8. no secret anywhere ---
+
+
+def test_no_secret_in_logs_archive_reports_or_answers(
+    default_stack: Stack, load_run, leak_texts, measurements
+):
+    stack = default_stack
+    leaks = {
+        "SPLUNK_ACCESS_TOKEN": stack.fake_token,
+        "SPLUNK_HEC_TOKEN": HEC_TOKEN,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "ASSISTANT_SECRET_KEY": COOKIE_KEY,
+        "prompt sent with content capture off": UNCAPTURED_PROMPT,
+    }
+    # the logs of every container of every mode (an `up` that replaced containers saved theirs)
+    logs = [*stack.log_snapshots, stack.all_logs()]
+    texts = {f"compose logs, mode {i + 1}": text for i, text in enumerate(logs)}
+    texts["loadgen run output"] = load_run["full_output"]
+    texts.update(leak_texts)
+    found = [
+        (name, label) for label, text in texts.items() for name, v in leaks.items() if v in text
+    ]
+    files = files_under(stack.telemetry, stack.reports)
+    file_bytes = 0
+    for path in files:
+        data = path.read_bytes()
+        file_bytes += len(data)
+        found += [(name, str(path)) for name, value in leaks.items() if value.encode() in data]
+    scanned = {
+        "compose_log_snapshots": len(logs),
+        "compose_log_bytes": sum(len(text.encode()) for text in logs),
+        "compose_log_lines": sum(text.count("\n") for text in logs),
+        "other_text_bytes": sum(
+            len(t.encode()) for label, t in texts.items() if "logs" not in label
+        ),
+        "files": len(files),
+        "file_bytes": file_bytes,
+        "secrets": len(leaks) - 1,
+        "found": len(found),
+    }
+    measurements["leak_scan"] = scanned
+    assert found == [], found
+    # the scan looked at real material: every mode logged, the load and archive are there
+    assert len(logs) == 3 and all("assistant-1" in text for text in logs)
+    assert scanned["file_bytes"] > 100_000 and scanned["other_text_bytes"] > 1_000
+
+
+# --- 9. teardown ---
 
 
 def test_teardown_removes_everything_and_ends_only_our_processes(default_stack: Stack, engine):

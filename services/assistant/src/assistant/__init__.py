@@ -1,1 +1,3 @@
 """Chat assistant: Flask app streaming OpenAI chat completions with GenAI telemetry."""
+
+__version__ = "1.0.0"

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 import openai
 from flask import Flask, jsonify, request
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from assistant.config import Config, load_config
 from assistant.feedback import FeedbackRecorder
 from assistant.llm import BackendReadiness, create_client
+from assistant.openapi import build_openapi
+from assistant.ratelimit import RATE_LIMITED, describe, install_rate_limits, retry_after_seconds
 from assistant.sessions import MemorySessionStore, SessionStore
 from assistant.telemetry import Instruments, create_instruments, instrument_flask
 from assistant.validation import ApiError
@@ -24,7 +27,7 @@ HTTP_ERROR_TYPES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
-    429: "too_many_requests",
+    429: RATE_LIMITED,
 }
 
 CONTENT_SECURITY_POLICY = (
@@ -43,6 +46,7 @@ class Services:
     feedback: FeedbackRecorder
     instruments: Instruments
     readiness: BackendReadiness
+    openapi: dict
 
 
 def error_response(status: int, error_type: str, message: str):
@@ -75,12 +79,20 @@ def create_app(config: Config | None = None, telemetry: bool | None = None) -> F
         feedback=FeedbackRecorder(instruments, cfg.feedback_max, cfg.feedback_ttl_s),
         instruments=instruments,
         readiness=BackendReadiness(),
+        openapi=build_openapi(cfg),
     )
 
-    from assistant.routes import api, ui
+    from assistant.routes import api, current_session, ui
 
     app.register_blueprint(api)
     app.register_blueprint(ui)
+    limiter = install_rate_limits(app, cfg, lambda: current_session()[0])
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded):
+        response = error_response(429, RATE_LIMITED, describe(exc))
+        response.headers["Retry-After"] = str(retry_after_seconds(limiter, exc))
+        return response
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

@@ -15,6 +15,8 @@ DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o3-mini")
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CONTENT_CAPTURE_MODES = ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+_RATE_LIMIT = re.compile(r"^([1-9][0-9]{0,8})\s*/\s*(second|minute|hour)$")
+RATE_LIMIT_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -55,6 +57,8 @@ class Config:
     attribute_value_limit: int
     telemetry_enabled: bool
     log_level: str
+    rate_limit_per_session: str = ""  # "N/second|minute|hour", "" = no limit
+    rate_limit_per_ip: str = ""
 
     @property
     def capture_in_span(self) -> bool:
@@ -112,6 +116,20 @@ class _Reader:
         if lowered in _FALSE:
             return False
         raise ConfigError(f"{name} must be true or false, got {text!r}")
+
+
+def _rate_limit(read: _Reader, name: str) -> str:
+    """A rate limit as "N/second", "N/minute" or "N/hour" (normalised), or "" for none."""
+    text = read.raw(name, "").lower()
+    if not text:
+        return ""
+    match = _RATE_LIMIT.match(text)
+    if not match:
+        raise ConfigError(
+            f"{name} must look like 10/minute (N/second, N/minute or N/hour; empty: off), "
+            f"got {text!r}"
+        )
+    return f"{match.group(1)}/{match.group(2)}"
 
 
 def _content_capture(value: str | None) -> str:
@@ -227,4 +245,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         attribute_value_limit=read.integer("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 12000, 256, 10**8),
         telemetry_enabled=not read.boolean("OTEL_SDK_DISABLED", False),
         log_level=log_level,
+        rate_limit_per_session=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_SESSION"),
+        rate_limit_per_ip=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_IP"),
     )

@@ -79,8 +79,12 @@ class FeedbackRecorder:
             attributes[sc.GEN_AI_RESPONSE_MODEL] = answer.response_model
         parent = trace.set_span_in_context(NonRecordingSpan(answer.span_context))
         # the event, in the chat's trace (parented on the chat span)
+        # A short body as well: log pipelines such as Splunk HEC drop records without one.
         self._inst.logger.emit(
-            event_name=sc.EVENT_EVALUATION_RESULT, context=parent, attributes=attributes
+            event_name=sc.EVENT_EVALUATION_RESULT,
+            context=parent,
+            body=f"{sc.EVALUATION_USER_SATISFACTION} {score}/5 for {answer.request_model}",
+            attributes=attributes,
         )
         # also visible on the feedback request's own server span, linked to the chat span
         current = trace.get_current_span()

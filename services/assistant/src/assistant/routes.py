@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory, session
 from opentelemetry import trace
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from assistant import semconv as sc
 from assistant.app import Services
@@ -54,8 +55,19 @@ def current_session() -> tuple[str, str]:
     return f"c:{session_id}", session_id
 
 
+def request_body() -> bytes:
+    """The body, at most MAX_CONTENT_LENGTH bytes (413 above). Werkzeug enforces the limit on a
+    Content-Length; a chunked body is silently cut at the limit, so check that nothing follows."""
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    cut = request.content_length is None and limit is not None and len(data) >= limit
+    if cut and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def json_body(allowed: frozenset[str], empty_ok: bool = False) -> dict:
-    return parse_json_object(request.mimetype, request.get_data(cache=False), allowed, empty_ok)
+    return parse_json_object(request.mimetype, request_body(), allowed, empty_ok)
 
 
 @api.post("/api/chat")
@@ -231,6 +243,11 @@ def reset():
 def models():
     cfg = services().config
     return jsonify({"models": list(cfg.models), "default": cfg.default_model})
+
+
+@api.get("/api/openapi.json")
+def openapi_document():
+    return jsonify(services().openapi)
 
 
 @api.get("/healthz")

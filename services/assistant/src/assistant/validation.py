@@ -72,6 +72,8 @@ def _integer(body: dict, name: str, low: int, high: int) -> int | None:
     value = body.get(name)
     if value is None:
         return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)  # JSON Schema: 5.0 is an integer
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(400, "invalid_field", f"'{name}' must be an integer.")
     if not low <= value <= high:
@@ -93,6 +95,11 @@ def validate_chat(body: dict, cfg: Config) -> ChatInput:
         )
     if "\x00" in message:
         raise ApiError(400, "invalid_field", "'message' must not contain NUL characters.")
+    if not message.isascii():
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, e.g. "\ud800" in the JSON
+            raise ApiError(400, "invalid_field", "'message' must be valid Unicode text.") from None
     model = body.get("model")
     if model is None:
         model = cfg.default_model
