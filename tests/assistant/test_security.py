@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 import requests
 
 from harness.assistant import parse_sse, start_assistant
-from harness.prereq import missing
+from harness.browser import chromium_browser, record_page_problems
 from harness.procs import free_port
 
 COOKIE = "assistant_session"
@@ -217,19 +216,12 @@ def stub_llm() -> Iterator[str]:
         server.server_close()
 
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-
-
 @pytest.mark.browser
 def test_model_markup_is_shown_as_text_and_never_runs(log_dir):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not shutil.which(chromium):
-        missing("Debian's chromium (scripts/setup-chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     with (
         stub_llm() as base_url,
         start_assistant(log_dir, base_url) as app,
-        sync_api.sync_playwright() as playwright,
+        chromium_browser() as browser,
     ):
         # the stub speaks the wire format the SDK expects: the API sees the reply verbatim
         api = requests.post(f"{app.url}/api/chat", json={"message": "x"}, timeout=30)
@@ -237,37 +229,24 @@ def test_model_markup_is_shown_as_text_and_never_runs(log_dir):
         assert api_events[-1][0] == "done", api_events[-1]
         assert "".join(d["text"] for e, d in api_events if e == "delta") == XSS_REPLY
 
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()  # the app's CSP stays on
-            problems: list[str] = []
-            page.on(
-                "console",
-                lambda msg: (
-                    problems.append(f"console {msg.type}: {msg.text}")
-                    if msg.type in ("error", "warning")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("dialog", lambda dialog: (problems.append("dialog"), dialog.dismiss()))
-            requested: list[str] = []
-            page.on("request", lambda req: requested.append(req.url))
-            page.goto(app.url)
-            page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
-            page.fill("#message", "show me some HTML")
-            page.click("#send")
-            page.wait_for_selector(".msg.assistant .metrics", timeout=30000)
-            page.wait_for_timeout(300)  # time for anything injected to run (it must not)
+        page = browser.new_page()  # the app's CSP stays on
+        problems = record_page_problems(page)
+        page.on("dialog", lambda dialog: (problems.append("dialog"), dialog.dismiss()))
+        requested: list[str] = []
+        page.on("request", lambda req: requested.append(req.url))
+        page.goto(app.url)
+        page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
+        page.fill("#message", "show me some HTML")
+        page.click("#send")
+        page.wait_for_selector(".msg.assistant .metrics", timeout=30000)
+        page.wait_for_timeout(300)  # time for anything injected to run (it must not)
 
-            assert page.text_content(".msg.assistant .text") == XSS_REPLY
-            assert page.evaluate("() => window.__xss") is None
-            counts = page.evaluate(
-                "() => ['script', 'img', 'svg'].map("
-                "t => document.querySelectorAll('#conversation ' + t).length)"
-            )
-            assert counts == [0, 0, 0]
-            assert not [u for u in requested if u.rstrip("/").endswith("/x")], requested
-            assert problems == []
-        finally:
-            browser.close()
+        assert page.text_content(".msg.assistant .text") == XSS_REPLY
+        assert page.evaluate("() => window.__xss") is None
+        counts = page.evaluate(
+            "() => ['script', 'img', 'svg'].map("
+            "t => document.querySelectorAll('#conversation ' + t).length)"
+        )
+        assert counts == [0, 0, 0]
+        assert not [u for u in requested if u.rstrip("/").endswith("/x")], requested
+        assert problems == []

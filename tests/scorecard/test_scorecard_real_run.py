@@ -14,7 +14,7 @@ import pytest
 from scorecard_cli import close, pct, run_scorecard
 from scorecard_realrun import MODELS, REQUESTS_PER_MODEL, RealRun
 
-from harness.prereq import missing
+from harness.browser import chromium_browser, record_page_problems
 
 PRICES = {
     "gpt-4o": (2.50, 10.00),
@@ -23,16 +23,6 @@ PRICES = {
     "o3-mini": (1.10, 4.40),
 }
 ARGS = ("--min-requests", "5", "--min-ratings", "2", "--slo-error-rate", "0.5")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -194,45 +184,31 @@ def test_real_run_selected_by_run_id_falls_back_to_time(real_archive, tmp_path):
 
 @pytest.mark.browser
 def test_real_run_html_in_headless_chromium(scored):
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        missing(f"Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    problems: list[str] = []
     external: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on(
-                "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
-            )
-            page.on(
-                "request",
-                lambda req: (
-                    external.append(req.url) if not req.url.startswith(("file:", "data:")) else None
-                ),
-            )
-            page.goto((scored.out / "scorecard.html").as_uri())
-            sections = page.locator("section.model")
-            assert sections.count() == len(MODELS)
-            shown = {sections.nth(i).get_attribute("data-model") for i in range(sections.count())}
-            assert shown == set(MODELS)
-            for model in MODELS:
-                heading = page.locator(f'section[data-model="{model}"] h2')
-                assert heading.inner_text() == model and heading.is_visible()
-            sizes = page.eval_on_selector_all(
-                "svg",
-                "els => els.map(e => [e.getBoundingClientRect().width, "
-                "e.getBoundingClientRect().height])",
-            )
-            assert len(sizes) >= 5 + len(MODELS)
-            assert all(w > 100 and h > 40 for w, h in sizes)
-            assert page.locator("#verdict + p.verdict").inner_text().strip()
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        problems = record_page_problems(page)
+        page.on(
+            "request",
+            lambda req: (
+                external.append(req.url) if not req.url.startswith(("file:", "data:")) else None
+            ),
+        )
+        page.goto((scored.out / "scorecard.html").as_uri())
+        sections = page.locator("section.model")
+        assert sections.count() == len(MODELS)
+        shown = {sections.nth(i).get_attribute("data-model") for i in range(sections.count())}
+        assert shown == set(MODELS)
+        for model in MODELS:
+            heading = page.locator(f'section[data-model="{model}"] h2')
+            assert heading.inner_text() == model and heading.is_visible()
+        sizes = page.eval_on_selector_all(
+            "svg",
+            "els => els.map(e => [e.getBoundingClientRect().width, "
+            "e.getBoundingClientRect().height])",
+        )
+        assert len(sizes) >= 5 + len(MODELS)
+        assert all(w > 100 and h > 40 for w, h in sizes)
+        assert page.locator("#verdict + p.verdict").inner_text().strip()
     assert problems == []
     assert external == []

@@ -27,7 +27,6 @@ import json
 import operator
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import pytest
 import requests
 import yaml
 
+from harness.browser import chromium_browser, record_page_problems
 from harness.collector import (
     AGENT_COMMAND,
     interpolate,
@@ -47,7 +47,7 @@ from harness.collector import (
     wait_until,
 )
 from harness.fake_splunk import FakeSplunkClient
-from harness.prereq import ROOT, missing
+from harness.prereq import ROOT
 from harness.stack import FAKE_SPLUNK_OVERRIDE, KEEP_IMAGES, Stack, process_alive
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(2400)]
@@ -565,27 +565,16 @@ def test_chat_through_the_published_port(default_stack: Stack):
 
 @pytest.mark.browser
 def test_ui_loads_in_headless_chromium(default_stack: Stack):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not shutil.which(chromium):
-        missing("Debian's chromium (scripts/setup-chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(default_stack.url("ASSISTANT_PORT"))
-            page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
-            page.fill("#message", "hello from the stack test")
-            page.click("#send")
-            page.wait_for_selector(".msg.assistant .metrics", timeout=30000)
-            assert len(page.text_content(".msg.assistant .text")) > 0
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        page = browser.new_page()
+        problems = record_page_problems(page)
+        page.goto(default_stack.url("ASSISTANT_PORT"))
+        page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
+        page.fill("#message", "hello from the stack test")
+        page.click("#send")
+        page.wait_for_selector(".msg.assistant .metrics", timeout=30000)
+        assert len(page.text_content(".msg.assistant .text")) > 0
+        assert problems == []
 
 
 def test_error_answers_are_readable_and_name_no_key(default_stack: Stack, leak_texts):
