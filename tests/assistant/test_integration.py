@@ -461,7 +461,12 @@ def test_incoming_traceparent_is_honoured(assistant, collector):
     # only the allow-listed baggage entries become attributes, on the request and chat spans
     chat = collector.wait_until(
         lambda: next(
-            (s for s in collector.spans() if s["trace_id"] == trace_id and s["kind"] == "CLIENT"),
+            (
+                s
+                for s in collector.spans()
+                if s["trace_id"] == trace_id
+                and s["attributes"].get("gen_ai.operation.name") == "chat"
+            ),
             None,
         ),
         timeout=20,

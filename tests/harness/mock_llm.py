@@ -44,14 +44,31 @@ class MockLLM:
                 return float(line[len(prefix) :])
         return 0.0
 
+    def active_streams(self) -> float:
+        """Answers being streamed right now (mock_llm_active_streams summed over the models)."""
+        text = requests.get(f"{self.url}/metrics", timeout=10).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("mock_llm_active_streams{")
+        )
+
 
 @contextlib.contextmanager
-def start_mock_llm(log_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[MockLLM]:
+def start_mock_llm(
+    log_dir: Path, env: Mapping[str, str] | None = None, profiles: str | None = None
+) -> Iterator[MockLLM]:
     """Run `python -m mock_llm` from its own venv on a free port; stop it on exit.
 
     The API key is `sk-mock` unless `env` sets MOCK_LLM_API_KEY (an empty value disables it).
+    `profiles`: a profiles YAML document to serve instead of the shipped one.
     """
     port = free_port()
+    if profiles is not None:
+        path = Path(log_dir) / f"profiles-{port}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(profiles, encoding="utf-8")
+        env = {**(env or {}), "MOCK_LLM_PROFILES": str(path)}
     full_env = {
         "MOCK_LLM_HOST": "127.0.0.1",
         "MOCK_LLM_PORT": str(port),

@@ -131,3 +131,35 @@ def running(*processes: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
     finally:
         for process in reversed(started):
             process.stop()
+
+
+# --- what a process holds, from /proc (Linux): for leak checks after load ---
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of `pid` (e.g. the workers of a gunicorn master)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def resource_counts(pid: int) -> dict[str, int]:
+    """Threads, open file descriptors, open sockets and resident memory (KiB) of `pid`."""
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    sockets = 0
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            sockets += os.readlink(fd).startswith("socket:")
+    return {
+        "threads": int(status["Threads"]),
+        "fds": len(fds),
+        "sockets": sockets,
+        "rss_kib": int(status["VmRSS"].split()[0]),
+    }

@@ -10,9 +10,8 @@ from scorecard_cli import run_scorecard
 
 from harness.assistant import start_assistant
 from harness.collector import start_collector, wait_until
+from harness.loadgen import loadgen_env, loadgen_process
 from harness.mock_llm import start_mock_llm
-from harness.prereq import ROOT, service_python
-from harness.procs import ServiceProcess
 
 RUN_ID = "scorecard-loadgen-1"
 MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "o3-mini")
@@ -22,21 +21,14 @@ MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "o3-mini")
 def loadgen_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("scorecard-loadgen")
     report_dir = root / "reports"
-    env = {
-        "PYTHONPATH": str(ROOT / "services" / "loadgen" / "src"),
-        "LOADGEN_HEADLESS": "true",
-        "LOADGEN_REPORT_DIR": str(report_dir),
-        "LOADGEN_WAIT_SECONDS": "0-0.05",
-        "LOADGEN_SPAWN_RATE": "50",
-        "LOADGEN_STOP_TIMEOUT_S": "5",
-        "LOADGEN_WEB_HOST": "127.0.0.1",
-        "LOADGEN_USERS": "4",
-        "LOADGEN_REQUESTS_PER_USER": "4",
-        "LOADGEN_CONVERSATION_TURNS": "1-1",
-        "LOADGEN_FEEDBACK_RATE": "0.5",
-        "LOADGEN_SEED": "5",
-        "LOADGEN_RUN_ID": RUN_ID,
-        "LOADGEN_MODEL_WEIGHTS": ",".join(f"{m}=1" for m in MODELS),
+    settings = {
+        "users": 4,
+        "requests_per_user": 4,
+        "conversation_turns": "1-1",
+        "feedback_rate": 0.5,
+        "seed": 5,
+        "run_id": RUN_ID,
+        "model_weights": ",".join(f"{m}=1" for m in MODELS),
     }
     with (
         start_mock_llm(root, env={"MOCK_LLM_SEED": "5"}) as mock,
@@ -45,8 +37,8 @@ def loadgen_run(tmp_path_factory):
             root, mock.base_url, otlp=collector.otlp_http, env={"ASSISTANT_LLM_MAX_RETRIES": "0"}
         ) as assistant,
     ):
-        env["LOADGEN_HOST"] = assistant.url
-        process = ServiceProcess("loadgen", [service_python("loadgen"), "-m", "loadgen"], root, env)
+        env = loadgen_env(report_dir, host=assistant.url, **settings)
+        process = loadgen_process("loadgen", root, env)
         with process:
             process.wait_exit(180)
         summary = json.loads((report_dir / "llm-summary.json").read_text())

@@ -56,9 +56,13 @@ class Config:
     content_capture: str  # one of CONTENT_CAPTURE_MODES
     attribute_value_limit: int
     telemetry_enabled: bool
+    telemetry_retry_s: float  # how long a failed telemetry export is retried (0 = SDK default)
     log_level: str
     rate_limit_per_session: str = ""  # "N/second|minute|hour", "" = no limit
     rate_limit_per_ip: str = ""
+    # seconds a response write may make no progress (a client that stopped reading) before the
+    # connection is dropped; applies once the response starts, never to reading the request
+    client_write_timeout_s: float = 30.0
 
     @property
     def capture_in_span(self) -> bool:
@@ -244,7 +248,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         ),
         attribute_value_limit=read.integer("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", 12000, 256, 10**8),
         telemetry_enabled=not read.boolean("OTEL_SDK_DISABLED", False),
+        telemetry_retry_s=read.number("ASSISTANT_TELEMETRY_RETRY_SECONDS", 120, 0, 3600),
         log_level=log_level,
         rate_limit_per_session=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_SESSION"),
         rate_limit_per_ip=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_IP"),
+        client_write_timeout_s=read.number("ASSISTANT_CLIENT_WRITE_TIMEOUT", 30.0, 0.1, 3600),
     )

@@ -49,16 +49,34 @@ proc_name = "assistant"
 control_socket_disable = True  # not used; avoids a socket under $HOME shared by instances
 
 
+class _ClientWriteTimeoutLog(logging.Filter):
+    """A client dropped by the write timeout (`wsgi.ClientWriteTimeout`) is expected, not a server
+    error: gunicorn logs its `TimeoutError` with a traceback; log one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TimeoutError):
+            record.msg = (
+                "client stopped reading: no progress writing the response for %ss "
+                "(ASSISTANT_CLIENT_WRITE_TIMEOUT); connection dropped"
+            )
+            record.args = (_cfg.client_write_timeout_s,)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def post_fork(server, worker):
     logging.basicConfig(
         level=_cfg.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
     )
+    logging.getLogger("gunicorn.error").addFilter(_ClientWriteTimeoutLog())
     # one INFO line per LLM request is noise next to the access log
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from assistant.telemetry import init_worker_sdk
 
-    if init_worker_sdk(_cfg.telemetry_enabled):
+    if init_worker_sdk(_cfg.telemetry_enabled, _cfg.telemetry_retry_s):
         server.log.info("worker %s: OpenTelemetry initialised (Splunk distribution)", worker.pid)
 
 

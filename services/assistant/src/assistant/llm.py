@@ -9,10 +9,13 @@ from dataclasses import dataclass
 import openai
 
 from assistant.config import Config
+from assistant.http_spans import traced_http_client
 
 
 def create_client(cfg: Config) -> openai.OpenAI:
-    """One client per worker (thread-safe, pooled connections), explicit timeouts and retries."""
+    """One client per worker (thread-safe, pooled connections), explicit timeouts and retries.
+    With telemetry on, every HTTP attempt (the SDK retries internally) gets its own CLIENT span
+    under the chat span (assistant/http_spans.py)."""
     return openai.OpenAI(
         api_key=cfg.openai_api_key,
         base_url=cfg.openai_base_url,
@@ -20,6 +23,7 @@ def create_client(cfg: Config) -> openai.OpenAI:
             cfg.read_timeout_s, connect=cfg.connect_timeout_s, read=cfg.read_timeout_s
         ),
         max_retries=cfg.max_retries,
+        http_client=traced_http_client() if cfg.telemetry_enabled else None,
     )
 
 

@@ -34,6 +34,15 @@ SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
 ERROR_TYPE_OTHER = "_OTHER"
 
+# HTTP client attempt spans (HTTP semconv, stable): one CLIENT span per attempt to the LLM
+# backend, child of the chat span (assistant/http_spans.py)
+HTTP_REQUEST_METHOD = "http.request.method"
+HTTP_REQUEST_METHOD_ORIGINAL = "http.request.method_original"
+HTTP_REQUEST_RESEND_COUNT = "http.request.resend_count"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+URL_FULL = "url.full"
+NETWORK_PROTOCOL_VERSION = "network.protocol.version"
+
 # Evaluation (user feedback) - semconv has no feedback convention, see telemetry note 1.4
 EVENT_EVALUATION_RESULT = "gen_ai.evaluation.result"
 EVENT_INFERENCE_DETAILS = "gen_ai.client.inference.operation.details"

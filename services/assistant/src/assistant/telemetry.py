@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +37,9 @@ SDK_ENV_DEFAULTS = {
 EXCLUDED_URLS = "healthz,readyz,api/openapi.json,static/.*"
 
 
-def init_worker_sdk(enabled: bool) -> bool:
-    """Initialise the Splunk distribution in this (forked) worker process."""
+def init_worker_sdk(enabled: bool, retry_s: float = 0.0) -> bool:
+    """Initialise the Splunk distribution in this (forked) worker process; with `retry_s` > 0,
+    a failed export is retried for that long (see RetryingExporter)."""
     if not enabled:
         return False
     for key, value in SDK_ENV_DEFAULTS.items():
@@ -48,7 +51,74 @@ def init_worker_sdk(enabled: bool) -> bool:
     from splunk_otel import init_splunk_otel  # imported here: nothing OTel-related pre-fork
 
     init_splunk_otel()
+    if retry_s > 0:
+        try:
+            wrapped = retry_exports(retry_s)
+        except AttributeError as exc:  # another SDK version: keep its own retries
+            log.warning("telemetry export retries not extended (%s)", exc)
+        else:
+            log.info("telemetry exports retried for up to %.0f s: %s", retry_s, ", ".join(wrapped))
     return True
+
+
+class RetryingExporter:
+    """Wraps an OTLP span, log or metric exporter: a failed batch is retried until `retry_s` passed.
+
+    Hand-written because the OTLP exporters give up on a batch after six attempts (about 31 s of
+    backoff, whatever OTEL_EXPORTER_OTLP_TIMEOUT says), so a collector restart that takes longer
+    silently drops the batch in flight. While a batch is retried, the batch processors keep new
+    spans and logs in their queues (OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BLRP_MAX_QUEUE_SIZE; only what
+    overflows them is dropped, counted by the SDK), and the metric reader's next collection simply
+    covers a longer interval, so delta metrics lose nothing either.
+    """
+
+    RETRY_PAUSE_S = 1.0
+
+    def __init__(self, inner, retry_s: float) -> None:
+        self._inner = inner
+        self._retry_s = retry_s
+        self._stopping = threading.Event()
+
+    def export(self, batch, *args, **kwargs):
+        deadline = time.monotonic() + self._retry_s
+        while True:
+            result = self._inner.export(batch, *args, **kwargs)
+            if result.name == "SUCCESS" or self._stopping.is_set():
+                return result
+            if time.monotonic() + self.RETRY_PAUSE_S > deadline:
+                return result
+            self._stopping.wait(self.RETRY_PAUSE_S)
+
+    def shutdown(self, *args, **kwargs):
+        self._stopping.set()
+        return self._inner.shutdown(*args, **kwargs)
+
+    def __getattr__(self, name: str):  # force_flush, temporality settings, ...
+        return getattr(self._inner, name)
+
+
+def retry_exports(retry_s: float) -> list[str]:
+    """Wrap the exporters the distribution configured in RetryingExporter; returns what it wrapped.
+
+    The SDK offers no hook for this, so it reaches into the (pinned) SDK's processors and readers;
+    the reliability tests check that all three signals are found (the worker logs what it wrapped).
+    """
+    wrapped = []
+    holders = [
+        *getattr(trace.get_tracer_provider()._active_span_processor, "_span_processors", ()),
+        *_logs.get_logger_provider()._multi_log_record_processor._log_record_processors,
+    ]
+    for processor in holders:
+        batch = getattr(processor, "_batch_processor", None)
+        if batch is not None and not isinstance(batch._exporter, RetryingExporter):
+            batch._exporter = RetryingExporter(batch._exporter, retry_s)
+            wrapped.append(type(batch._exporter._inner).__name__)
+    for reader in metrics.get_meter_provider()._metric_readers:
+        exporter = getattr(reader, "_exporter", None)
+        if exporter is not None and not isinstance(exporter, RetryingExporter):
+            reader._exporter = RetryingExporter(exporter, retry_s)
+            wrapped.append(type(exporter).__name__)
+    return wrapped
 
 
 def shutdown_worker_sdk() -> None:

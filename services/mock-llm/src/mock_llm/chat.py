@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -49,6 +50,18 @@ class Lease:
             self._released = True
         self._state.gates[self._model].release()
         self._state.metrics.add(ACTIVE_STREAMS, -1, model=self._model)
+
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+
+
+def _trace_ids(traceparent: str) -> dict:
+    """The caller's W3C trace id and parent span id, for the request log (joins a request to the
+    client's trace; the mock itself is not instrumented). None when absent or malformed."""
+    match = _TRACEPARENT.match(traceparent.strip().lower())
+    if not match:
+        return {"trace_id": None, "parent_span_id": None}
+    return {"trace_id": match.group(1), "parent_span_id": match.group(2)}
 
 
 def _choose_fault(state: ServiceState, chat: ChatRequest, digest: bytes) -> str | None:
@@ -125,6 +138,7 @@ def chat_completions() -> Response:
         "fault": fault,
         "prompt_tokens": prompt_tokens,
         "time": time.time(),
+        **_trace_ids(request.headers.get("traceparent", "")),
     }
 
     def refuse(error: errors.ApiError) -> Response:
