@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
 from harness.assistant import assistant_env, start_assistant
 from harness.collector import Archive, start_collector, wait_until
 from harness.lab import lab
@@ -29,8 +31,22 @@ CHAT_ROUTE = "/api/chat"
 FEEDBACK_ROUTE = "/api/feedback"
 
 
-def start_load(tmp_path: Path, name: str, host: str, **settings: object) -> LoadRun:
-    """Start a headless, time-bounded Locust run in the background (mixed models, feedback)."""
+@pytest.fixture
+def start_load(tmp_path):
+    """`start_load(name, host, **LOADGEN_settings) -> LoadRun`: a headless, time-bounded Locust run
+    in the background (mixed models, feedback); stopped at teardown if a test failed first."""
+    started: list[LoadRun] = []
+
+    def start(name: str, host: str, **settings: object) -> LoadRun:
+        started.append(_start(tmp_path, name, host, **settings))
+        return started[-1]
+
+    yield start
+    for run in started:
+        run.process.stop()
+
+
+def _start(tmp_path: Path, name: str, host: str, **settings: object) -> LoadRun:
     report_dir = tmp_path / name
     settings = {
         "target": "assistant",
@@ -121,7 +137,7 @@ def sdk_counter(archive: Path, name: str, service: str, **attributes: str) -> fl
 
 
 def test_five_minutes_at_50_users_with_a_collector_outage_every_request_accounted_for(
-    mock, tmp_path
+    mock, tmp_path, start_load
 ):
     """50 users for 5 minutes through assistant -> agent collector, the collector stopped for 30 s
     in the middle. With the documented settings every request is in the archive exactly once (its
@@ -146,10 +162,10 @@ def test_five_minutes_at_50_users_with_a_collector_outage_every_request_accounte
         started = time.monotonic()
         runs = {
             "assistant": start_load(
-                tmp_path, "accounting", documented.url, users=50, run_time=f"{ACCOUNTING_S}s"
+                "accounting", documented.url, users=50, run_time=f"{ACCOUNTING_S}s"
             ),
             "assistant-tiny-queue": start_load(
-                tmp_path, "tiny-queue", tiny.url, users=10, run_time=f"{ACCOUNTING_S}s"
+                "tiny-queue", tiny.url, users=10, run_time=f"{ACCOUNTING_S}s"
             ),
         }
         time.sleep(outage_at)
@@ -203,7 +219,7 @@ def test_five_minutes_at_50_users_with_a_collector_outage_every_request_accounte
             assert dropped > 0  # the tiny queue did overflow: the test can see a loss
 
 
-def test_gateway_restart_under_load_loses_no_span(mock, tmp_path):
+def test_gateway_restart_under_load_loses_no_span(mock, tmp_path, start_load):
     """assistant -> agent -> gateway (its own archive), the gateway down 10 s mid-run. The agent's
     persistent sending queue holds the spans; the gateway's archive ends with every span the
     agent archived itself, and every request. Duplicates (allowed: at-least-once) are counted."""
@@ -225,7 +241,7 @@ def test_gateway_restart_under_load_loses_no_span(mock, tmp_path):
             env={"ASSISTANT_LLM_MAX_RETRIES": "0"},
         ) as assistant,
     ):
-        run = start_load(tmp_path, "gateway", assistant.url, users=20, run_time=f"{run_s}s")
+        run = start_load("gateway", assistant.url, users=20, run_time=f"{run_s}s")
         time.sleep(restart_at)
         gateway.stop()
         time.sleep(down_s)
@@ -253,7 +269,7 @@ def test_gateway_restart_under_load_loses_no_span(mock, tmp_path):
     assert_exact(at_agent, samples, feedback)
 
 
-def test_assistant_restart_and_crash_interrupt_requests_but_hang_none(mock, tmp_path):
+def test_assistant_restart_and_crash_interrupt_requests_but_hang_none(mock, tmp_path, start_load):
     """The assistant is restarted (SIGTERM: gunicorn lets streams finish) and later killed (SIGKILL:
     streams cut mid-answer) under load. Sessions may be lost; no stream is left half-written as a
     success, no client hangs, no span in the archive is left unended."""
@@ -273,7 +289,7 @@ def test_assistant_restart_and_crash_interrupt_requests_but_hang_none(mock, tmp_
 
         first = start("assistant-1")
         run = start_load(
-            tmp_path, "restart", url, users=20, run_time=f"{run_s}s", request_timeout_s=timeout_s
+            "restart", url, users=20, run_time=f"{run_s}s", request_timeout_s=timeout_s
         )
         time.sleep(15)
         began = time.monotonic()
