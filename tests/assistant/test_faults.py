@@ -12,16 +12,13 @@ import requests
 
 from harness.assistant import chat, start_assistant
 from harness.collector import start_collector
+from harness.mock_llm import FAULT_OUTCOMES
 
 BASE = "gpt-4o-mini"
 # the mock's model suffix `:fault-<kind>` forces a fault on every request of that model
 FAULTS = {
-    "429": ("rate_limited", "openai.RateLimitError"),
-    "500": ("upstream_error", "openai.InternalServerError"),
-    "midstream_error": ("upstream_error", "openai.APIError"),
-    "disconnect": ("upstream_disconnected", "openai.APIConnectionError"),
-    "truncate": ("upstream_disconnected", "upstream_incomplete"),
-    "stall": ("timeout", "openai.APITimeoutError"),
+    kind: FAULT_OUTCOMES[kind]
+    for kind in ("429", "500", "midstream_error", "disconnect", "truncate", "stall")
 }
 FAULT_MODELS = [f"{BASE}:fault-{kind}" for kind in FAULTS]
 

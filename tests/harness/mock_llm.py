@@ -14,6 +14,18 @@ from harness.procs import ServiceProcess, free_port
 
 API_KEY = "sk-mock"
 
+# What each upstream fault of the mock becomes once it ends a chat in the assistant:
+# (the type of the user's `error` event, the chat span's error.type).
+FAULT_OUTCOMES = {
+    "429": ("rate_limited", "openai.RateLimitError"),
+    "500": ("upstream_error", "openai.InternalServerError"),
+    "503": ("upstream_error", "openai.InternalServerError"),
+    "midstream_error": ("upstream_error", "openai.APIError"),
+    "disconnect": ("upstream_disconnected", "openai.APIConnectionError"),
+    "truncate": ("upstream_disconnected", "upstream_incomplete"),
+    "stall": ("timeout", "openai.APITimeoutError"),
+}
+
 
 @dataclass
 class MockLLM:

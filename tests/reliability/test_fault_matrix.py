@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.assistant import ChatResult, chat
 from harness.lab import MODELS, lab, worker_resources
 from harness.loadgen import LoadRun, loadgen_env, loadgen_process
+from harness.mock_llm import FAULT_OUTCOMES
 
 LOAD_S = 60
 USERS = 20
@@ -31,18 +32,7 @@ PROBES = 2  # clients that keep the full SSE body (the loadgen keeps only the er
 RATE = 0.1
 READ_TIMEOUT_S = 2.0  # the assistant's ASSISTANT_LLM_READ_TIMEOUT: a stall (30 s) ends here
 REQUEST_TIMEOUT_S = 10.0  # the loadgen's: a request with no byte for this long is a hang
-FAULTS = ("429", "500", "503", "midstream_error", "disconnect", "truncate", "stall")
-# The fault that ended a chat -> (the user's error event type, the chat span's error.type); the
-# same mapping as tests/assistant/test_faults.py.
-EXPECTED = {
-    "429": ("rate_limited", "openai.RateLimitError"),
-    "500": ("upstream_error", "openai.InternalServerError"),
-    "503": ("upstream_error", "openai.InternalServerError"),
-    "midstream_error": ("upstream_error", "openai.APIError"),
-    "disconnect": ("upstream_disconnected", "openai.APIConnectionError"),
-    "truncate": ("upstream_disconnected", "upstream_incomplete"),
-    "stall": ("timeout", "openai.APITimeoutError"),
-}
+FAULTS = tuple(FAULT_OUTCOMES)  # all seven, each at RATE
 # The openai SDK retries 408/409/429/5xx answers and connection errors *before* the response
 # headers. The stream faults strike after a 200 and its first chunks, when it no longer retries.
 RETRIED = frozenset(("429", "500", "503"))
@@ -302,7 +292,7 @@ def test_fault_matrix_one_minute_of_load(tmp_path: Path, mock):
             continue
         ended[final] += 1
         durations[final].append((chat_span["end_ns"] - chat_span["start_ns"]) / 1e9)
-        error_type = EXPECTED[final][1]
+        error_type = FAULT_OUTCOMES[final][1]
         if expect(
             attrs.get("error.type") == error_type
             and chat_span["status_code"] == "ERROR"
@@ -320,7 +310,7 @@ def test_fault_matrix_one_minute_of_load(tmp_path: Path, mock):
     kinds = Counter(s["error_kind"] for s in samples)
     for sample in samples:
         final = outcome_by_trace.get(sample["trace_id"])
-        wanted = None if final is None else f"error_event:{EXPECTED[final][0]}"
+        wanted = None if final is None else f"error_event:{FAULT_OUTCOMES[final][0]}"
         matches = expect(
             sample["error_kind"] == wanted, f"{sample['trace_id']}: {sample['error_kind']}"
         )
@@ -339,7 +329,7 @@ def test_fault_matrix_one_minute_of_load(tmp_path: Path, mock):
             names[-1] == "error"
             and names.count("error") == 1
             and "done" not in names
-            and error.get("type") == EXPECTED[final][0]
+            and error.get("type") == FAULT_OUTCOMES[final][0]
             and len(message) > 20
             and message.endswith(".")
             and not any(w in message for w in ("Traceback", "openai.", "Error", "http"))
