@@ -21,6 +21,15 @@ def log_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def collector(tmp_path_factory):
+    """A test collector (local mode) of the test module's own, receiving the assistant's OTLP."""
+    from harness.collector import start_collector
+
+    with start_collector(tmp_path_factory.mktemp("collector")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def mock_llm(log_dir):
     from harness.mock_llm import start_mock_llm
 
@@ -41,11 +50,9 @@ models:
 
 
 @pytest.fixture(scope="module")
-def fast_mock_llm(log_dir, tmp_path_factory):
+def fast_mock_llm(log_dir):
     """The real mock LLM over HTTP with an instant profile (streams of 1-6 tokens)."""
     from harness.mock_llm import start_mock_llm
 
-    profiles = tmp_path_factory.mktemp("fast-profiles") / "profiles.yaml"
-    profiles.write_text(FAST_PROFILES, encoding="utf-8")
-    with start_mock_llm(log_dir, env={"MOCK_LLM_PROFILES": str(profiles)}) as mock:
+    with start_mock_llm(log_dir, profiles=FAST_PROFILES) as mock:
         yield mock

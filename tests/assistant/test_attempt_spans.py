@@ -21,7 +21,6 @@ from assistant.http_spans import (
     url_without_credentials,
 )
 from harness.assistant import chat, start_assistant
-from harness.collector import start_collector
 
 MODEL = "gpt-4o-mini"
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -136,12 +135,6 @@ def test_the_traced_client_keeps_the_proxy_environment(monkeypatch):
 
 
 # --- the real processes ---
-
-
-@pytest.fixture(scope="module")
-def collector(tmp_path_factory):
-    with start_collector(tmp_path_factory.mktemp("attempt-collector")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,6 @@ MARKER = "INJECTEDxMARKER"
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory):
-    from harness.collector import start_collector
-
-    with start_collector(tmp_path_factory.mktemp("collector-bad-input")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def app(log_dir, fast_mock_llm, collector):
     """Telemetry on (so traceparent/baggage are parsed), a body limit large enough for the
     100,000-level nesting cases."""

@@ -31,12 +31,6 @@ N_CHATS = 30
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory):
-    with start_collector(tmp_path_factory.mktemp("collector")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def assistant(log_dir, mock_llm, collector):
     with start_assistant(log_dir, mock_llm.base_url, otlp=collector.otlp_http) as running:
         yield running

@@ -53,6 +53,14 @@ def loadgen_process(name: str, log_dir: Path, env: dict[str, str]) -> ServicePro
     return ServiceProcess(name, [service_python("loadgen"), "-m", "loadgen"], log_dir, env)
 
 
+def wait_for_loadgen(process: ServiceProcess, timeout: float) -> int:
+    """The exit code of a load run, which must stop by itself within `timeout` seconds."""
+    try:
+        return process.wait_exit(timeout)
+    except Exception as exc:
+        raise AssertionError(f"loadgen did not stop by itself:\n{process.log()[-4000:]}") from exc
+
+
 def run_loadgen_to_end(
     tmp_path: Path, name: str, timeout: float = 120.0, **settings: object
 ) -> LoadRun:
@@ -60,10 +68,5 @@ def run_loadgen_to_end(
     report_dir = tmp_path / name
     process = loadgen_process(f"loadgen-{name}", tmp_path, loadgen_env(report_dir, **settings))
     with process:
-        try:
-            code = process.wait_exit(timeout)
-        except Exception as exc:
-            raise AssertionError(
-                f"loadgen did not stop by itself:\n{process.log()[-4000:]}"
-            ) from exc
+        code = wait_for_loadgen(process, timeout)
     return LoadRun(code, report_dir, process)

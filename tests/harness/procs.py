@@ -136,22 +136,37 @@ def running(*processes: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
 # --- what a process holds, from /proc (Linux): for leak checks after load ---
 
 
+def kernel_status(pid: int) -> dict[str, str]:
+    """/proc/<pid>/status as {field: value}: what the kernel enforces, not what was asked for."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
 def child_pids(pid: int) -> list[int]:
-    """Direct children of `pid` (e.g. the workers of a gunicorn master)."""
+    """Direct children of `pid` (e.g. the workers of a gunicorn master), from all its threads."""
     children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                children.append(int(stat.parent.name))
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in (task / "children").read_text().split()]
     return sorted(children)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (gunicorn workers, Locust greenlets' helpers...)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += child_pids(current)
+    return found
 
 
 def resource_counts(pid: int) -> dict[str, int]:
     """Threads, open file descriptors, open sockets and resident memory (KiB) of `pid`."""
-    status = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
+    status = kernel_status(pid)
     fds = list(Path(f"/proc/{pid}/fd").iterdir())
     sockets = 0
     for fd in fds:

@@ -80,10 +80,7 @@ def fast_mock(tmp_path_factory):
     """The real mock LLM with FAST_PROFILES, shared by a test module."""
     from harness.mock_llm import start_mock_llm
 
-    folder = tmp_path_factory.mktemp("mock")
-    profiles = folder / "profiles.yaml"
-    profiles.write_text(FAST_PROFILES, encoding="utf-8")
-    with start_mock_llm(folder, env={"MOCK_LLM_PROFILES": str(profiles)}) as server:
+    with start_mock_llm(tmp_path_factory.mktemp("mock"), profiles=FAST_PROFILES) as server:
         yield server
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.assistant import ChatResult, chat
 from harness.lab import MODELS, lab, worker_resources
-from harness.loadgen import LoadRun, loadgen_env, loadgen_process
+from harness.loadgen import LoadRun, loadgen_env, loadgen_process, wait_for_loadgen
 from harness.mock_llm import FAULT_OUTCOMES
 
 LOAD_S = 60
@@ -167,12 +167,7 @@ def test_fault_matrix_one_minute_of_load(tmp_path: Path, mock):
         }
         process = loadgen_process("loadgen-faults", tmp_path, loadgen_env(report_dir, **settings))
         with MockLog(mock) as log, Probes(assistant.url, PROBES) as probes, process:
-            try:
-                exit_code = process.wait_exit(LOAD_S + 45)
-            except Exception as exc:
-                raise AssertionError(
-                    f"loadgen did not stop by itself:\n{process.log()[-3000:]}"
-                ) from exc
+            exit_code = wait_for_loadgen(process, LOAD_S + 45)
         run = LoadRun(exit_code, report_dir, process)
         mock.set_faults({"rates": {}})
         load_s = time.monotonic() - started

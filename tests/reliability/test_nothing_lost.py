@@ -20,7 +20,7 @@ import pytest
 from harness.assistant import assistant_env, start_assistant
 from harness.collector import Archive, start_collector, wait_until
 from harness.lab import lab
-from harness.loadgen import LoadRun, loadgen_env, loadgen_process
+from harness.loadgen import LoadRun, loadgen_env, loadgen_process, wait_for_loadgen
 from harness.prereq import service_python
 from harness.procs import ServiceProcess, free_port
 
@@ -66,11 +66,7 @@ def _start(tmp_path: Path, name: str, host: str, **settings: object) -> LoadRun:
 
 
 def finish(run: LoadRun, timeout: float) -> LoadRun:
-    try:
-        run.exit_code = run.process.wait_exit(timeout)
-    except Exception as exc:
-        run.process.stop()
-        raise AssertionError(f"loadgen did not stop by itself:\n{run.log()[-3000:]}") from exc
+    run.exit_code = wait_for_loadgen(run.process, timeout)
     return run
 
 

@@ -22,7 +22,6 @@ LLM as an OpenAI-compatible server (OPENAI_BASE_URL) with an OPENAI_API_KEY that
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import operator
 import re
@@ -48,6 +47,7 @@ from harness.collector import (
 )
 from harness.fake_splunk import FakeSplunkClient
 from harness.prereq import ROOT
+from harness.procs import kernel_status, process_tree
 from harness.stack import FAKE_SPLUNK_OVERRIDE, KEEP_IMAGES, Stack, process_alive
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(2400)]
@@ -214,15 +214,6 @@ def test_default_stack_comes_up_healthy(default_stack: Stack, measurements):
     assert (stack.telemetry / "archive").is_dir()
 
 
-def kernel_status(pid: int) -> dict[str, str]:
-    """/proc/<pid>/status as {field: value}: what the kernel enforces, not what was asked for."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return fields
-
-
 def uid_in_container(pid: int) -> int:
     """The real uid of `pid` inside its container's user namespace (rootful: the host uid)."""
     host_uid = int(kernel_status(pid)["Uid"].split()[0])
@@ -231,18 +222,6 @@ def uid_in_container(pid: int) -> int:
         if outside <= host_uid < outside + count:
             return inside + host_uid - outside
     raise AssertionError(f"uid {host_uid} of pid {pid} is not mapped in its namespace")
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (gunicorn workers, Locust greenlets' helpers...)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                todo += [int(child) for child in (task / "children").read_text().split()]
-    return found
 
 
 def root_mount_options(pid: int) -> set[str]:
