@@ -8,7 +8,14 @@ import json
 import pytest
 
 from assistant.config import ConfigError, load_config
-from assistant.genai import ChatParams, bounded_messages_json, bounded_parts_json, error_type_of
+from assistant.genai import (
+    ChatCall,
+    ChatParams,
+    Usage,
+    bounded_messages_json,
+    bounded_parts_json,
+    error_type_of,
+)
 from assistant.sessions import MemorySessionStore, Turn
 from assistant.sse import frame, parse
 from assistant.store import BoundedTTLMap
@@ -344,3 +351,65 @@ def test_error_type_names():
 
     assert error_type_of(openai.APIConnectionError(request=None)) == "openai.APIConnectionError"
     assert error_type_of(ValueError("x")) == "ValueError"
+
+
+# --- stream chunks (plain dicts, assistant/llm.stream_chat_completion) ------------------------
+
+
+def test_usage_parse_accepts_only_complete_counts():
+    usage = Usage.parse(
+        {
+            "prompt_tokens": 12,
+            "completion_tokens": 30,
+            "total_tokens": 42,
+            "prompt_tokens_details": {"cached_tokens": 4},
+            "completion_tokens_details": {"reasoning_tokens": 7},
+        }
+    )
+    assert usage == Usage(12, 30, 42, cache_read_tokens=4, reasoning_tokens=7)
+    assert Usage.parse({"prompt_tokens": 5, "completion_tokens": 2}) == Usage(5, 2, 7)
+    for bad in (
+        None,
+        [],
+        "12",
+        {"prompt_tokens": 5},
+        {"prompt_tokens": -1, "completion_tokens": 2},
+        {"prompt_tokens": 5.0, "completion_tokens": 2},
+        {"prompt_tokens": True, "completion_tokens": 2},
+    ):
+        assert Usage.parse(bad) is None, bad
+
+
+def test_chat_call_reads_chunks_and_tolerates_malformed_ones():
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    from assistant.telemetry import Instruments
+
+    meter = NoOpMeterProvider().get_meter("t")
+    histogram = meter.create_histogram("h")
+    inst = Instruments(*(None, None), *(histogram,) * 6)
+    params = ChatParams(
+        "gpt-4o-mini", ({"role": "user", "content": "hi"},), None, None, 50, "c", "r"
+    )
+    call = ChatCall(inst, load_config(BASE_ENV), params, None)
+    chunks = [
+        {
+            "id": "chatcmpl-1",
+            "model": "gpt-4o-mini-2024-07-18",
+            "service_tier": "default",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+        },
+        {"choices": [{"delta": {"content": "Hel"}}]},
+        "not a chunk",
+        {"choices": "nonsense"},
+        {"choices": [None]},
+        {"choices": [{"delta": {"content": 42}}]},
+        {"choices": [{"delta": {"content": "lo"}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2}},
+    ]
+    texts = [call.on_chunk(c) for c in chunks]
+    assert texts == [None, "Hel", None, None, None, None, "lo", None]
+    assert call.text == "Hello" and call.finish_reason == "stop"
+    assert call.response_id == "chatcmpl-1" and call.response_model == "gpt-4o-mini-2024-07-18"
+    assert call.service_tier == "default" and call.usage == Usage(9, 2, 11)
+    assert call.chunks == 7 and len(call.gaps) == 6  # the non-dict one is not a chunk

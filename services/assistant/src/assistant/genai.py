@@ -2,12 +2,15 @@
 instruments the openai call; see the README for why no openai instrumentor is used).
 
 `ChatCall` owns the `chat {model}` CLIENT span and the gen_ai.client.* metrics of one call. The
-per-chunk path (`on_chunk`) is O(1): one clock read, one histogram record, attribute reads.
+per-chunk path (`on_chunk`) is O(1) and makes no telemetry call: one clock read, the gap to the
+previous chunk appended to an array, attribute reads; the gaps are recorded when the call finishes
+(assistant/batch_histogram.py).
 """
 
 from __future__ import annotations
 
 import json
+from array import array
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -17,6 +20,7 @@ from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from assistant import semconv as sc
+from assistant.batch_histogram import record_values
 from assistant.config import Config
 from assistant.telemetry import Instruments, baggage_attributes
 
@@ -50,6 +54,48 @@ class ChatParams:
         if self.top_p is not None:
             kwargs["top_p"] = self.top_p
         return kwargs
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage of one call, from the `usage` object of the stream's last chunk."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cache_read_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    @classmethod
+    def parse(cls, usage) -> Usage | None:
+        """None unless both token counts are there (a partial object is not a usage report)."""
+        if not isinstance(usage, dict):
+            return None
+        input_tokens = _count(usage.get("prompt_tokens"))
+        output_tokens = _count(usage.get("completion_tokens"))
+        if input_tokens is None or output_tokens is None:
+            return None
+        prompt_details = usage.get("prompt_tokens_details")
+        completion_details = usage.get("completion_tokens_details")
+        return cls(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=_count(usage.get("total_tokens")) or input_tokens + output_tokens,
+            cache_read_tokens=_count(prompt_details.get("cached_tokens"))
+            if isinstance(prompt_details, dict)
+            else None,
+            reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+            if isinstance(completion_details, dict)
+            else None,
+        )
 
 
 def error_type_of(exc: BaseException) -> str:
@@ -131,6 +177,7 @@ class ChatCall:
         "context",
         "error_type",
         "finish_reason",
+        "gaps",
         "params",
         "parts",
         "response_id",
@@ -186,13 +233,14 @@ class ChatCall:
         self.t_first_chunk: float | None = None
         self.t_first_text: float | None = None
         self.chunks = 0
+        self.gaps = array("d")  # seconds between consecutive chunks, recorded at finish()
         self.parts: list[str] = []
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.system_fingerprint: str | None = None
         self.service_tier: str | None = None
         self.finish_reason: str | None = None
-        self.usage = None
+        self.usage: Usage | None = None
         self.error_type: str | None = None
 
     def _start_span(self) -> None:
@@ -225,34 +273,41 @@ class ChatCall:
             self._start_span()
         self.t_start = perf_counter()
 
-    def on_chunk(self, chunk) -> str | None:
-        """Account for one stream chunk; returns its text, if any. O(1)."""
+    def on_chunk(self, chunk: dict) -> str | None:
+        """Account for one stream chunk (the JSON object of one SSE event); returns its text, if
+        any. O(1), no telemetry call; tolerant of missing fields, like the SDK's own models."""
         now = perf_counter()
+        if not isinstance(chunk, dict):
+            return None  # not a chunk object: nothing to account for
         if self.t_first_chunk is None:
             self.t_first_chunk = now
-            self.response_id = chunk.id
-            self.response_model = chunk.model
-            self.system_fingerprint = getattr(chunk, "system_fingerprint", None)
-            self.service_tier = getattr(chunk, "service_tier", None)
-            if chunk.model:
-                self._metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = chunk.model
+            self.response_id = _text(chunk.get("id"))
+            self.response_model = _text(chunk.get("model"))
+            self.system_fingerprint = _text(chunk.get("system_fingerprint"))
+            self.service_tier = _text(chunk.get("service_tier"))
+            if self.response_model:
+                self._metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
             if self.service_tier:
                 self._metric_attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
         else:
-            self._inst.time_per_output_chunk.record(now - self._t_prev, self._metric_attrs)
+            self.gaps.append(now - self._t_prev)
         self._t_prev = now
         self.chunks += 1
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        choices = chunk.choices
-        if not choices:  # the usage chunk has none (None with some servers)
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = Usage.parse(usage)
+        choices = chunk.get("choices")
+        if not choices or not isinstance(choices, list):  # the usage chunk has none
             return None
         choice = choices[0]
-        if choice.finish_reason:
-            self.finish_reason = choice.finish_reason
-        delta = choice.delta
-        text = delta.content if delta is not None else None
-        if text:
+        if not isinstance(choice, dict):
+            return None
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            self.finish_reason = _text(finish_reason)
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+        if text and isinstance(text, str):
             if self.t_first_text is None:
                 self.t_first_text = now
             self.parts.append(text)
@@ -299,28 +354,24 @@ class ChatCall:
             ttfc = self.t_first_chunk - self.t_start
             attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             self._inst.time_to_first_chunk.record(ttfc, metric_attrs)
+            record_values(self._inst.time_per_output_chunk, self.gaps, metric_attrs)
         usage = self.usage
         if usage is not None:
-            input_tokens = usage.prompt_tokens
-            output_tokens = usage.completion_tokens
-            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
-            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-            cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
-            if cached is not None:
-                attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
-            details = getattr(usage, "completion_tokens_details", None)
-            reasoning = getattr(details, "reasoning_tokens", None)
-            if reasoning is not None:
-                attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            if usage.cache_read_tokens is not None:
+                attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+            if usage.reasoning_tokens is not None:
+                attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
             self._inst.token_usage.record(
-                input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
+                usage.input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
             )
             self._inst.token_usage.record(
-                output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
+                usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
             )
             if self._cfg.legacy_attributes:
-                attrs[sc.LEGACY_TOKENS_USED] = usage.total_tokens or input_tokens + output_tokens
-                attrs[sc.LEGACY_COMPLETION_TOKENS] = output_tokens
+                attrs[sc.LEGACY_TOKENS_USED] = usage.total_tokens
+                attrs[sc.LEGACY_COMPLETION_TOKENS] = usage.output_tokens
         if self.error_type:
             attrs[sc.ERROR_TYPE] = self.error_type
             self._inst.duration.record(duration, {**metric_attrs, sc.ERROR_TYPE: self.error_type})

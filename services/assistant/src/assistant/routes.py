@@ -15,7 +15,7 @@ from assistant import semconv as sc
 from assistant.app import Services
 from assistant.feedback import RatedResponse
 from assistant.genai import ChatCall, ChatParams, current_context
-from assistant.llm import INCOMPLETE, INTERNAL, user_error
+from assistant.llm import INCOMPLETE, INTERNAL, stream_chat_completion, user_error
 from assistant.sessions import Turn
 from assistant.sse import frame
 from assistant.telemetry import defer_server_span_end
@@ -133,8 +133,8 @@ class ChatStream:
             start = {"response_id": params.response_id, "trace_id": call.trace_id}
             yield frame("start", {**start, "model": params.model})
             call.begin()
-            upstream = svc.client.chat.completions.create(
-                **params.create_kwargs(), extra_headers=call.outgoing_headers()
+            upstream = stream_chat_completion(
+                svc.client, params.create_kwargs(), call.outgoing_headers()
             )
             for chunk in upstream:
                 text = call.on_chunk(chunk)
@@ -190,7 +190,7 @@ class ChatStream:
         return {
             "finish_reason": call.finish_reason,
             "usage": (
-                {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
+                {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
                 if usage is not None
                 else None
             ),
