@@ -111,7 +111,7 @@ def run(args) -> None:
                     work,
                     f"{mock_url}/v1",
                     telemetry=True,
-                    otlp_endpoint=collector.otlp_grpc,
+                    otlp_endpoint=collector.otlp_http,
                     env=env,
                     name=f"delivery-{index}",
                 )

@@ -70,7 +70,7 @@ def run(args) -> None:
                 work,
                 f"{mock_url}/v1",
                 telemetry=True,
-                otlp_endpoint=collector.otlp_grpc,
+                otlp_endpoint=collector.otlp_http,
                 env={"ASSISTANT_MODELS": "", "ASSISTANT_DEFAULT_MODEL": ""},
             )
         )

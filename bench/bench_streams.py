@@ -57,7 +57,6 @@ def variants(quick: bool) -> dict[str, dict]:
         found["gunicorn gevent, 1 worker (bench venv)"] = {
             "env": {"GUNICORN_CMD_ARGS": "--worker-class gevent --worker-connections 2000"},
             "argv": [str(gevent_python), "-m", "assistant"],
-            "http_export": True,
         }
     if quick:
         return {k: v for k, v in found.items() if "shipped" in k}
@@ -83,11 +82,8 @@ def run(args) -> None:
         h.mock_llm(work, profiles) as (_mock, mock_url),
     ):
         for index, (name, spec) in enumerate(chosen.items()):
-            endpoint = collector.otlp_http if spec.get("http_export") else collector.otlp_grpc
             # INFO: gunicorn logs "Using worker: <class>", kept in the details as proof
             env = {"ASSISTANT_LOG_LEVEL": "INFO", **spec.get("env", {})}
-            if spec.get("http_export"):
-                env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
             results = []
             best = 0
             try:
@@ -95,7 +91,7 @@ def run(args) -> None:
                     work,
                     f"{mock_url}/v1",
                     telemetry=True,
-                    otlp_endpoint=endpoint,
+                    otlp_endpoint=collector.otlp_http,
                     env=env,
                     argv=spec.get("argv"),
                     name=f"streams-{index}",

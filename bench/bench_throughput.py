@@ -48,7 +48,7 @@ def run(args) -> None:
         h.collector(work / "collector") as collector,
         h.mock_llm(work, profiles) as (_mock, mock_url),
         h.assistant(
-            work, f"{mock_url}/v1", telemetry=True, otlp_endpoint=collector.otlp_grpc, name="on"
+            work, f"{mock_url}/v1", telemetry=True, otlp_endpoint=collector.otlp_http, name="on"
         ) as (on, on_url),
         h.assistant(work, f"{mock_url}/v1", telemetry=False, name="off") as (off, off_url),
     ):

@@ -164,8 +164,9 @@ def assistant(
 ) -> Iterator[tuple[ServiceProcess, str]]:
     """The assistant as shipped (`python -m assistant`, gunicorn) on a free port.
 
-    `telemetry=False` sets OTEL_SDK_DISABLED=true; otherwise spans, metrics and logs go over OTLP
-    gRPC to `otlp_endpoint` (a collector) with the shipped batch settings.
+    `telemetry=False` sets OTEL_SDK_DISABLED=true; otherwise spans, metrics and logs go over
+    OTLP/HTTP, as the shipped image sends them (its Dockerfile sets the protocol), to
+    `otlp_endpoint` (a collector's `otlp_http`) with the shipped batch settings.
     """
     port = free_port()
     full_env = {
@@ -190,11 +191,8 @@ def assistant(
             raise ValueError("telemetry=True needs an OTLP endpoint")
         full_env.update(
             {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint
-                if otlp_endpoint.startswith("http")
-                else f"http://{otlp_endpoint}",
-                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             }
         )
     full_env.update(env or {})

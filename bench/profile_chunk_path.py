@@ -178,7 +178,7 @@ def run(args) -> None:
                 work,
                 f"{mock}/v1",
                 telemetry=telemetry,
-                otlp_endpoint=collector.otlp_grpc,
+                otlp_endpoint=collector.otlp_http,
                 name=f"profile-{telemetry}",
             ) as (proc, url):
                 workers = [p for p in h.process_tree(proc.pid) if p != proc.pid]

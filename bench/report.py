@@ -20,6 +20,7 @@ NOTES = BENCH_DIR / "performance_notes.md"
 ORDER = (
     "instrumentation_overhead",
     "instrumentation_per_chunk",
+    "instrumentation_per_chunk_amortized",
     "saturation_throughput",
     "concurrent_streams",
     "mock_capacity",

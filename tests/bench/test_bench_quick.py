@@ -36,7 +36,11 @@ FIELDS = {
 SCRIPTS = {
     "bench_mock_capacity": (("mock_capacity",), ("mock-llm",)),
     "bench_overhead": (
-        ("instrumentation_overhead", "instrumentation_per_chunk"),
+        (
+            "instrumentation_overhead",
+            "instrumentation_per_chunk",
+            "instrumentation_per_chunk_amortized",
+        ),
         ("mock-llm", "assistant", "collector"),
     ),
     "bench_throughput": (("saturation_throughput",), ("mock-llm", "assistant", "collector")),
@@ -129,6 +133,10 @@ def check_details(run: dict) -> None:
         assert details["spans_in_archive"] > 0  # telemetry really was exported
         micro = details["micro_per_chunk_record"]
         assert 0 < micro["clock_read_us"] < micro["record_6_attributes_us"]
+        # the assistant's batched path is cheaper than a record per chunk on any machine
+        assert 0 < micro["record_values_per_value_us"] < micro["record_6_attributes_us"]
+        long_on = details["cpu_ms_per_1000_token_request_on"]["median"]
+        assert long_on > details["cpu_ms_per_request_on"]["median"]  # 1000 vs 200 chunks
     elif name == "saturation_throughput":
         assert details["failed_requests"] == {"on": 0, "off": 0}
         assert details["rps_on"]["median"] > 0 and details["rps_off"]["median"] > 0
