@@ -81,7 +81,7 @@ def micro_record_cost(quick: bool) -> dict:
 def run(args) -> None:
     work = h.work_dir(args, "overhead")
     per_window = 3 if args.quick else 20
-    long_per_window = 1 if args.quick else 5
+    long_per_window = 1 if args.quick else 8
     repetitions = 1 if args.quick else 10
     long_model = {**h.ZERO_DELAY_200, "output_tokens": {"min": 1000, "mean": 1000, "max": 1000}}
     profiles = h.write_profiles(

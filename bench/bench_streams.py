@@ -40,8 +40,11 @@ def variants(quick: bool) -> dict[str, dict]:
     """name -> how to start it: env overrides and, for anchors, another command line."""
     assistant_py = h.venv_python("assistant")
     found: dict[str, dict] = {
-        "gthread shipped (1 worker x 64 threads)": {"env": {}},
-        "gthread 1 worker x 600 threads": {"env": {"ASSISTANT_THREADS": "600"}},
+        "gthread shipped (2 workers x 64 threads)": {"env": {}},
+        "gthread 1 worker x 64 threads (the earlier default)": {"env": {"ASSISTANT_WORKERS": "1"}},
+        "gthread 1 worker x 600 threads": {
+            "env": {"ASSISTANT_WORKERS": "1", "ASSISTANT_THREADS": "600"}
+        },
         "gthread 2 workers x 300 threads": {
             "env": {"ASSISTANT_WORKERS": "2", "ASSISTANT_THREADS": "300"}
         },
@@ -55,7 +58,10 @@ def variants(quick: bool) -> dict[str, dict]:
     gevent_python = h.VENVS / "bench-assistant" / "bin" / "python"
     if gevent_python.exists():
         found["gunicorn gevent, 1 worker (bench venv)"] = {
-            "env": {"GUNICORN_CMD_ARGS": "--worker-class gevent --worker-connections 2000"},
+            "env": {
+                "ASSISTANT_WORKERS": "1",
+                "GUNICORN_CMD_ARGS": "--worker-class gevent --worker-connections 2000",
+            },
             "argv": [str(gevent_python), "-m", "assistant"],
         }
     if quick:

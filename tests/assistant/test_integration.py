@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness.assistant import chat, parse_sse, start_assistant
+from harness.assistant import chat, parse_sse, start_assistant, worker_pids
 from harness.collector import start_collector
 
 MODELS = ("gpt-4o-mini", "gpt-4.1-mini", "gpt-4o")
@@ -401,6 +401,61 @@ def test_two_workers_do_not_duplicate_metrics(log_dir, mock_llm, tmp_path):
         pids = {p["resource"].get("process.pid") for p in found}
         assert app.process.pid not in pids  # nothing recorded by the gunicorn master
         assert len(workers) == len(pids) >= 1
+
+
+def test_workers_share_conversations_and_feedback(log_dir, mock_llm, tmp_path):
+    """Sessions and feedback live in the shared state file, not in a worker: two assistant
+    instances on one ASSISTANT_STATE_DIR (as the workers of one instance are) continue each
+    other's conversations and take feedback on each other's answers, deterministically."""
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {"ASSISTANT_WORKERS": "1", "ASSISTANT_STATE_DIR": str(state)}
+    with (
+        start_assistant(log_dir, mock_llm.base_url, env=env) as first,
+        start_assistant(log_dir, mock_llm.base_url, env=env) as second,
+    ):
+        sid = session_id()
+        question = "Which model is the fastest under load?"
+        turn1 = chat(first.url, question, sid, max_tokens=12)
+        turn2 = chat(second.url, question, sid, max_tokens=12)
+        fresh = chat(second.url, question, session_id(), max_tokens=12)
+        inputs = [r.first("done")["usage"]["input_tokens"] for r in (turn1, turn2, fresh)]
+        assert inputs[0] == inputs[2] < inputs[1], inputs  # turn 2 carried turn 1's history
+
+        def feedback(app, result, session=sid):
+            body = {"response_id": result.first("start")["response_id"], "score": 4}
+            headers = {"X-Session-Id": session}
+            url = f"{app.url}/api/feedback"
+            return requests.post(url, json=body, headers=headers, timeout=10).status_code
+
+        assert feedback(second, turn1) == 204 and feedback(first, turn2) == 204
+        assert feedback(first, turn1, session=session_id()) == 404  # still bound to its session
+        reset = requests.post(f"{second.url}/api/reset", headers={"X-Session-Id": sid}, timeout=10)
+        assert reset.status_code in (200, 204)
+        after_reset = chat(first.url, question, sid, max_tokens=12)
+        assert after_reset.first("done")["usage"]["input_tokens"] == inputs[0]
+    assert "sessions shared by the workers" in first.process.log()
+
+
+def test_default_is_two_workers_sharing_state(log_dir, mock_llm):
+    with start_assistant(log_dir, mock_llm.base_url) as app:
+        app.process.wait_log("Booting worker", timeout=20)
+        deadline = time.monotonic() + 20
+        while len(worker_pids(app)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(worker_pids(app)) == 2
+        log = app.process.log()
+        assert "2 worker(s) x 48 threads, sessions shared by the workers" in log
+        sid, previous = session_id(), 0
+        # turns between bursts of other chats, so that they spread over the workers (which
+        # worker serves a turn is the kernel's choice; the test above is the deterministic one)
+        for i in range(6):
+            with ThreadPoolExecutor(4) as pool:
+                others = list(pool.map(lambda _: chat(app.url, "x", session_id()), range(4)))
+            assert all(r.first("done") for r in others)
+            done = chat(app.url, f"turn {i}", sid, max_tokens=5).first("done")
+            assert done["usage"]["input_tokens"] > previous  # the history grows every turn
+            previous = done["usage"]["input_tokens"]
 
 
 @pytest.mark.parametrize(

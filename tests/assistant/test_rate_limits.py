@@ -12,6 +12,9 @@ import requests
 
 from harness.assistant import chat, start_assistant
 
+# Limits are counted per gunicorn worker (services/assistant/README.md): exact with one worker.
+ONE_WORKER = {"ASSISTANT_WORKERS": "1"}
+
 
 def feedback(url: str, session_id: str | None = None, headers: dict | None = None, **kwargs):
     all_headers = {**({"X-Session-Id": session_id} if session_id else {}), **(headers or {})}
@@ -43,7 +46,7 @@ def test_limits_are_off_by_default(log_dir, fast_mock_llm):
 
 
 def test_per_session_limit(log_dir, fast_mock_llm):
-    env = {"ASSISTANT_RATE_LIMIT_PER_SESSION": "5/minute"}
+    env = {**ONE_WORKER, "ASSISTANT_RATE_LIMIT_PER_SESSION": "5/minute"}
     with start_assistant(log_dir, fast_mock_llm.base_url, env=env) as app:
         results = [chat(app.url, "hello", "limited_session_a", max_tokens=2) for _ in range(5)]
         assert [r.status for r in results] == [200] * 5
@@ -74,7 +77,7 @@ def test_per_session_limit(log_dir, fast_mock_llm):
 
 
 def test_per_ip_limit_uses_the_peer_address_only(log_dir, fast_mock_llm):
-    env = {"ASSISTANT_RATE_LIMIT_PER_IP": "4/minute"}
+    env = {**ONE_WORKER, "ASSISTANT_RATE_LIMIT_PER_IP": "4/minute"}
     with start_assistant(log_dir, fast_mock_llm.base_url, env=env) as app:
         sessions = [f"ip_session_{i}" for i in range(6)]
         assert [feedback(app.url, s).status_code for s in sessions[:4]] == [404] * 4
@@ -109,7 +112,7 @@ def test_per_ip_limit_uses_the_peer_address_only(log_dir, fast_mock_llm):
 
 
 def test_limit_resets_after_the_window(log_dir, fast_mock_llm):
-    env = {"ASSISTANT_RATE_LIMIT_PER_SESSION": "3/second"}
+    env = {**ONE_WORKER, "ASSISTANT_RATE_LIMIT_PER_SESSION": "3/second"}
     with start_assistant(log_dir, fast_mock_llm.base_url, env=env) as app:
         for attempt in range(3):  # the machine may be too busy to send 4 requests within 1 s
             session_id = f"window_session_{attempt}"

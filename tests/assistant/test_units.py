@@ -16,9 +16,9 @@ from assistant.genai import (
     bounded_parts_json,
     error_type_of,
 )
-from assistant.sessions import MemorySessionStore, Turn
+from assistant.sessions import BoundedSessionStore, Turn
 from assistant.sse import frame, parse
-from assistant.store import BoundedTTLMap
+from assistant.store import BoundedTTLMap, SharedTTLMap
 from assistant.validation import (
     CHAT_FIELDS,
     ApiError,
@@ -161,25 +161,104 @@ class FakeClock:
         return self.now
 
 
-def test_store_lru_eviction_and_ttl():
+def _map(kind: str, tmp_path, max_entries: int, ttl_s: float, clock):
+    if kind == "memory":
+        return BoundedTTLMap(max_entries, ttl_s, clock=clock)
+    path = str(tmp_path / "state.sqlite3")
+    return SharedTTLMap(path, "items", max_entries, ttl_s, lambda v: v, lambda v: v, clock=clock)
+
+
+@pytest.mark.parametrize("kind", ["memory", "shared"])
+def test_store_lru_eviction_and_ttl(kind, tmp_path):
     clock = FakeClock()
-    store: BoundedTTLMap[int] = BoundedTTLMap(2, ttl_s=10, clock=clock)
+    store = _map(kind, tmp_path, 2, 10, clock)
     store.put("a", 1)
     store.put("b", 2)
+    clock.now = 0.5
     assert store.get("a") == 1  # a is now most recently used
+    clock.now = 1
     store.put("c", 3)  # evicts b
     assert store.get("b") is None and store.get("a") == 1 and store.get("c") == 3
     clock.now = 9.9
     assert store.get("a") == 1  # refreshes a's TTL
     clock.now = 15
-    assert store.get("c") is None  # expired (last used at 0)
+    assert store.get("c") is None  # expired (last used at 1)
     assert store.get("a") == 1
+    assert store.update("a", lambda old: old + 1) == 2 and store.get("a") == 2
+    assert store.update("a", lambda old: None) is None and store.get("a") is None
+    assert store.update("z", lambda old: (old or 0) + 5) == 5
+    assert store.pop("z") == 5 and store.pop("z") is None
     clock.now = 100
     assert len(store) == 0
 
 
+def test_shared_store_is_one_store_for_every_process(tmp_path):
+    """Two handles on one file (as two workers have) see each other's writes, and `update` is
+    atomic across processes: concurrent increments from forked processes lose none."""
+    import multiprocessing
+
+    path = str(tmp_path / "state.sqlite3")
+    first = SharedTTLMap(path, "n", 100, 60, lambda v: v, lambda v: v)
+    second = SharedTTLMap(path, "n", 100, 60, lambda v: v, lambda v: v)
+    first.put("k", {"turns": [["q", "a"]]})
+    assert second.get("k") == {"turns": [["q", "a"]]}
+    first.put("count", 0)
+
+    def bump() -> None:
+        for _ in range(50):
+            first.update("count", lambda old: old + 1)  # the fork reopens its own connection
+
+    procs = [multiprocessing.get_context("fork").Process(target=bump) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    bump()
+    for proc in procs:
+        proc.join(30)
+    assert [proc.exitcode for proc in procs] == [0] * 4
+    assert second.get("count") == 250
+
+
+def test_shared_store_failure_loses_the_operation_not_the_request(tmp_path, caplog):
+    import sqlite3
+
+    store = SharedTTLMap(str(tmp_path / "s.sqlite3"), "items", 10, 60, lambda v: v, lambda v: v)
+    store.put("a", 1)
+    sqlite3.connect(tmp_path / "s.sqlite3").execute("DROP TABLE items")  # storage gone
+    assert store.get("a") is None
+    store.put("b", 2)
+    assert store.update("a", lambda old: 7) is None
+    assert len(store) == 0
+    assert "shared items store: put failed" in caplog.text
+
+
+def test_sessions_and_feedback_survive_the_shared_encoding(tmp_path):
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from assistant.feedback import RatedResponse, shared_answer_map
+    from assistant.sessions import shared_history_map
+
+    path = str(tmp_path / "state.sqlite3")
+    store = BoundedSessionStore(10, 60, 3, 100, shared=shared_history_map(path, 10, 60))
+    store.append("alice", Turn("q1", "a1 é 🎉"))
+    store.append("alice", Turn("q2", "a2"))
+    other_worker = BoundedSessionStore(10, 60, 3, 100, shared=shared_history_map(path, 10, 60))
+    assert other_worker.history("alice") == (Turn("q1", "a1 é 🎉"), Turn("q2", "a2"))
+    answer = RatedResponse(
+        session_id="alice",
+        span_context=SpanContext(2**127 + 5, 2**63 + 7, False, TraceFlags(1)),
+        request_model="gpt-4o",
+        response_model=None,
+        upstream_response_id="chatcmpl-1",
+        server_address="mock-llm",
+        server_port=8000,
+        revisions=2,
+    )
+    shared_answer_map(path, 10, 60).put("resp_1", answer)
+    assert shared_answer_map(path, 10, 60).get("resp_1") == answer
+
+
 def test_sessions_isolated_and_capped():
-    store = MemorySessionStore(max_sessions=10, ttl_s=60, max_turns=3, max_chars=40)
+    store = BoundedSessionStore(max_sessions=10, ttl_s=60, max_turns=3, max_chars=40)
     for i in range(5):
         store.append("alice", Turn(f"q{i}", f"a{i}"))
     store.append("bob", Turn("hello", "hi"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import requests
 
 from harness.prereq import ROOT, service_python
-from harness.procs import ServiceProcess, free_port
+from harness.procs import ServiceProcess, child_pids, free_port
 
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
 
@@ -21,6 +22,19 @@ class Assistant:
     url: str
     port: int
     process: ServiceProcess  # the gunicorn master (its workers share its process group)
+
+
+def worker_pids(assistant: Assistant) -> list[int]:
+    """The gunicorn worker processes of a running assistant."""
+    return child_pids(assistant.process.pid)
+
+
+def replaced_workers(log: str) -> int:
+    """How many workers were booted beyond the configured count (a worker died and was
+    replaced), from the assistant's log: its start-up line names the count."""
+    configured = re.search(r"(\d+) worker\(s\) x \d+ threads", log)
+    assert configured, "the assistant's start-up line is missing from its log"
+    return log.count("Booting worker") - int(configured.group(1))
 
 
 def assistant_env(

@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from harness.assistant import Assistant, start_assistant
+from harness.assistant import Assistant, start_assistant, worker_pids
 from harness.collector import Collector, start_collector
-from harness.procs import child_pids, resource_counts
+from harness.procs import resource_counts
 
 # Four models with distinct, realistic-but-short answers (about 1-2 s each), no rate limits: load
 # runs of minutes stay within the CPU of a 2-vCPU CI machine.
@@ -59,12 +59,10 @@ def lab(
         yield collector, assistant
 
 
-def worker_pid(assistant: Assistant) -> int:
-    """The assistant's single gunicorn worker (the tests run one worker, as compose does)."""
-    workers = child_pids(assistant.process.pid)
-    assert len(workers) == 1, f"expected one gunicorn worker, found {workers}"
-    return workers[0]
-
-
 def worker_resources(assistant: Assistant) -> dict[str, int]:
-    return resource_counts(worker_pid(assistant))
+    """Threads, fds, sockets and RSS of all the assistant's workers together."""
+    totals: dict[str, int] = {}
+    for pid in worker_pids(assistant):
+        for name, value in resource_counts(pid).items():
+            totals[name] = totals.get(name, 0) + value
+    return totals

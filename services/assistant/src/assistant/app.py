@@ -11,11 +11,11 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from assistant.config import Config, load_config
-from assistant.feedback import FeedbackRecorder
+from assistant.feedback import FeedbackRecorder, shared_answer_map
 from assistant.llm import BackendReadiness, create_client
 from assistant.openapi import build_openapi
 from assistant.ratelimit import RATE_LIMITED, describe, install_rate_limits, retry_after_seconds
-from assistant.sessions import MemorySessionStore, SessionStore
+from assistant.sessions import BoundedSessionStore, SessionStore, shared_history_map
 from assistant.telemetry import Instruments, create_instruments, instrument_flask
 from assistant.validation import ApiError
 
@@ -70,13 +70,25 @@ def create_app(config: Config | None = None, telemetry: bool | None = None) -> F
     )
     app.json.sort_keys = False
     instruments = create_instruments()
+    state = cfg.state_file  # set: sessions and feedback are shared by the workers (store.py)
     app.extensions["assistant"] = Services(
         config=cfg,
         client=create_client(cfg),
-        sessions=MemorySessionStore(
-            cfg.session_max, cfg.session_ttl_s, cfg.history_max_turns, cfg.history_max_chars
+        sessions=BoundedSessionStore(
+            cfg.session_max,
+            cfg.session_ttl_s,
+            cfg.history_max_turns,
+            cfg.history_max_chars,
+            shared=shared_history_map(state, cfg.session_max, cfg.session_ttl_s) if state else None,
         ),
-        feedback=FeedbackRecorder(instruments, cfg.feedback_max, cfg.feedback_ttl_s),
+        feedback=FeedbackRecorder(
+            instruments,
+            cfg.feedback_max,
+            cfg.feedback_ttl_s,
+            shared=shared_answer_map(state, cfg.feedback_max, cfg.feedback_ttl_s)
+            if state
+            else None,
+        ),
         instruments=instruments,
         readiness=BackendReadiness(),
         openapi=build_openapi(cfg),

@@ -25,12 +25,23 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the variable."""
 
 
+STATE_FILE_NAME = "assistant-state.sqlite3"
+
+
+def _state_dir(env) -> str:
+    path = env.get("ASSISTANT_STATE_DIR", "").strip()
+    if path and not (os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)):
+        raise ConfigError(f"ASSISTANT_STATE_DIR must be a writable directory: {path}")
+    return path
+
+
 @dataclass(frozen=True)
 class Config:
     host: str
     port: int
     workers: int
     threads: int
+    state_dir: str  # "" = sessions and feedback in process memory (one worker)
     openai_base_url: str
     openai_api_key: str
     models: tuple[str, ...]
@@ -63,6 +74,11 @@ class Config:
     # seconds a response write may make no progress (a client that stopped reading) before the
     # connection is dropped; applies once the response starts, never to reading the request
     client_write_timeout_s: float = 30.0
+
+    @property
+    def state_file(self) -> str:
+        """The SQLite file the workers share sessions and feedback in; "" = process memory."""
+        return os.path.join(self.state_dir, STATE_FILE_NAME) if self.state_dir else ""
 
     @property
     def capture_in_span(self) -> bool:
@@ -219,8 +235,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     return Config(
         host=read.raw("ASSISTANT_HOST", "0.0.0.0"),
         port=read.integer("ASSISTANT_PORT", 8080, 1, 65535),
-        workers=read.integer("ASSISTANT_WORKERS", 1, 1, 64),
+        workers=read.integer("ASSISTANT_WORKERS", 2, 1, 64),
         threads=read.integer("ASSISTANT_THREADS", 64, 1, 1024),
+        state_dir=_state_dir(env),
         openai_base_url=base_url,
         openai_api_key=api_key,
         models=models,

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from assistant import semconv as sc
-from assistant.store import BoundedTTLMap
+from assistant.store import BoundedTTLMap, SharedTTLMap
 from assistant.telemetry import Instruments
 
 
@@ -27,6 +27,31 @@ class RatedResponse:
     revisions: int = 0  # feedback received so far
 
 
+def _encode(answer: RatedResponse) -> dict:
+    context = answer.span_context
+    return {
+        **{f.name: getattr(answer, f.name) for f in fields(answer) if f.name != "span_context"},
+        "trace_id": context.trace_id,
+        "span_id": context.span_id,
+        "trace_flags": int(context.trace_flags),
+    }
+
+
+def _decode(data: dict) -> RatedResponse:
+    context = SpanContext(
+        data.pop("trace_id"),
+        data.pop("span_id"),
+        is_remote=False,
+        trace_flags=TraceFlags(data.pop("trace_flags")),
+    )
+    return RatedResponse(span_context=context, **data)
+
+
+def shared_answer_map(path: str, max_entries: int, ttl_s: float) -> SharedTTLMap[RatedResponse]:
+    """Rated answers in the workers' shared SQLite file."""
+    return SharedTTLMap(path, "answers", max_entries, ttl_s, encode=_encode, decode=_decode)
+
+
 def score_label(score: int) -> str:
     if score >= 4:
         return "thumbs_up"
@@ -36,9 +61,17 @@ def score_label(score: int) -> str:
 
 
 class FeedbackRecorder:
-    def __init__(self, inst: Instruments, max_entries: int, ttl_s: float) -> None:
+    def __init__(
+        self,
+        inst: Instruments,
+        max_entries: int,
+        ttl_s: float,
+        shared: SharedTTLMap[RatedResponse] | None = None,
+    ) -> None:
         self._inst = inst
-        self._answers: BoundedTTLMap[RatedResponse] = BoundedTTLMap(max_entries, ttl_s)
+        self._answers = (
+            shared if shared is not None else BoundedTTLMap[RatedResponse](max_entries, ttl_s)
+        )
 
     def remember(self, response_id: str, answer: RatedResponse) -> None:
         self._answers.put(response_id, answer)

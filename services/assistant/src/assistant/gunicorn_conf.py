@@ -1,6 +1,8 @@
 """gunicorn settings (`gunicorn -c python:assistant.gunicorn_conf assistant.wsgi:app`).
 
-Worker model: gthread (threads hold concurrent SSE streams). The OpenTelemetry SDK is initialised
+Worker model: gthread (threads hold concurrent SSE streams), 2 worker processes by default (one
+per core of the container; docs/performance.md, benchmark 3), sharing sessions and feedback
+through a SQLite file (assistant/store.py). The OpenTelemetry SDK is initialised
 per worker in `post_fork` with the Splunk distribution (`init_splunk_otel()`); the master records
 nothing and the app is not preloaded, so no telemetry state crosses a fork.
 """
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 
 from assistant.config import ConfigError, load_config
 
@@ -28,8 +32,17 @@ if _cfg.secret_key_generated:
         file=sys.stderr,
     )
 
+_own_state_dir = ""
+if _cfg.workers > 1 and not _cfg.state_dir:
+    # a conversation's next turn or an answer's feedback may reach another worker: the workers
+    # share sessions and feedback through a SQLite file in a folder made here, removed at exit
+    _own_state_dir = tempfile.mkdtemp(prefix="assistant-state-")
+    os.environ["ASSISTANT_STATE_DIR"] = _own_state_dir
+
 print(
-    f"assistant: LLM backend {_cfg.openai_base_url}, models {', '.join(_cfg.models)}",
+    f"assistant: LLM backend {_cfg.openai_base_url}, models {', '.join(_cfg.models)}, "
+    f"{_cfg.workers} worker(s) x {_cfg.threads} threads, sessions "
+    + ("shared by the workers" if _cfg.workers > 1 or _cfg.state_dir else "in process memory"),
     file=sys.stderr,
 )
 
@@ -78,6 +91,11 @@ def post_fork(server, worker):
 
     if init_worker_sdk(_cfg.telemetry_enabled, _cfg.telemetry_retry_s):
         server.log.info("worker %s: OpenTelemetry initialised (Splunk distribution)", worker.pid)
+
+
+def on_exit(server):
+    if _own_state_dir:
+        shutil.rmtree(_own_state_dir, ignore_errors=True)
 
 
 def worker_exit(server, worker):

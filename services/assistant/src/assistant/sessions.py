@@ -1,11 +1,12 @@
-"""Conversation history per session, behind a small interface (in-memory LRU + TTL store)."""
+"""Conversation history per session, behind a small interface, kept in a bounded LRU + TTL map
+(in process memory, or shared by the workers: assistant/store.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.store import BoundedTTLMap
+from assistant.store import BoundedTTLMap, SharedTTLMap
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,39 @@ class SessionStore(Protocol):
     def reset(self, session_id: str) -> None: ...
 
 
-class MemorySessionStore:
-    """Bounded in-process store: LRU over sessions, TTL per session, capped history.
+def shared_history_map(
+    path: str, max_sessions: int, ttl_s: float
+) -> SharedTTLMap[tuple[Turn, ...]]:
+    """Histories in the workers' shared SQLite file (turns as [user, assistant] pairs)."""
+    return SharedTTLMap(
+        path,
+        "sessions",
+        max_sessions,
+        ttl_s,
+        encode=lambda turns: [[t.user, t.assistant] for t in turns],
+        decode=lambda pairs: tuple(Turn(user, answer) for user, answer in pairs),
+    )
+
+
+class BoundedSessionStore:
+    """LRU over sessions, TTL per session, capped history.
 
     History is trimmed oldest-first to at most `max_turns` turns and `max_chars` characters
-    (user + assistant text); a single turn larger than `max_chars` is not kept.
+    (user + assistant text); a single turn larger than `max_chars` is not kept. Kept in process
+    memory unless `shared` (a `shared_history_map`) is given.
     """
 
-    def __init__(self, max_sessions: int, ttl_s: float, max_turns: int, max_chars: int) -> None:
-        self._sessions: BoundedTTLMap[tuple[Turn, ...]] = BoundedTTLMap(max_sessions, ttl_s)
+    def __init__(
+        self,
+        max_sessions: int,
+        ttl_s: float,
+        max_turns: int,
+        max_chars: int,
+        shared: SharedTTLMap[tuple[Turn, ...]] | None = None,
+    ) -> None:
+        self._sessions = (
+            shared if shared is not None else BoundedTTLMap[tuple[Turn, ...]](max_sessions, ttl_s)
+        )
         self._max_turns = max_turns
         self._max_chars = max_chars
 
