@@ -76,6 +76,9 @@ MIN_LONG_ANSWER_BYTES = 250_000
 THREADS = 48
 WRITE_TIMEOUT_S = 2.0
 ASSISTANT_ENV = {
+    # the write timeout works per worker; with one, "every thread blocked" and the thread
+    # accounting are exact (with two, which worker takes a connection is the kernel's choice)
+    "ASSISTANT_WORKERS": "1",
     "ASSISTANT_THREADS": str(THREADS),
     "ASSISTANT_CLIENT_WRITE_TIMEOUT": str(WRITE_TIMEOUT_S),
     "ASSISTANT_MODELS": f"{SHORT_MODEL},{LONG_MODEL},{SLOW_MODEL}",
