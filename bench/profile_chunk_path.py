@@ -179,6 +179,7 @@ def run(args) -> None:
                 f"{mock}/v1",
                 telemetry=telemetry,
                 otlp_endpoint=collector.otlp_http,
+                env={"ASSISTANT_WORKERS": "1"},  # one worker: py-spy sees every request
                 name=f"profile-{telemetry}",
             ) as (proc, url):
                 workers = [p for p in h.process_tree(proc.pid) if p != proc.pid]
