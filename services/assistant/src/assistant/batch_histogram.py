@@ -8,9 +8,9 @@ stream keeps its gaps in an `array('d')` (about 0.1 us per chunk) and `record_va
 at the end of the stream: the first one through the public `record` (which creates the data point,
 applies views and offers the exemplar), the rest straight into the bucket counts, sum, min and max
 of the SDK aggregation(s) that first call used, under that aggregation's lock. The exported
-histogram is identical to one `record` per value (tests/assistant/test_units.py checks it
-against the SDK). This reaches into the pinned SDK's internals (1.45); if they ever differ, or no
-SDK is configured, every value goes through `record` as before: slower, never wrong.
+histogram is identical to one `record` per value (tests/assistant/test_batch_histogram.py checks
+it against the SDK). This reaches into the pinned SDK's internals (1.45); if they ever differ, or
+no SDK is configured, every value goes through `record` as before: slower, never wrong.
 """
 
 from __future__ import annotations
