@@ -214,29 +214,18 @@ def run(args) -> None:
         "per request (three spans, five metric records, the Flask instrumentation, the export): "
         f"the per-chunk path itself costs {per_chunk_us:.1f} us (micro-benchmark)"
     )
-    for meta, values in (
-        (META, None),
-        (META_CHUNK, marginal_us),
-        (META_AMORTIZED, amortized_us),
+    for meta, stats, digits in (
+        (META, ratios, 3),
+        (META_CHUNK, details["telemetry_us_per_chunk_marginal"], 2),
+        (META_AMORTIZED, details["telemetry_us_per_chunk_amortized"], 2),
     ):
-        if values is None:
-            value, spread = h.finite(ratios["median"]), (ratios["min"], ratios["max"], ratios["n"])
-        else:
-            value, spread = (
-                h.finite(h.summary(values)["median"], 2),
-                (
-                    min(values),
-                    max(values),
-                    len(values),
-                ),
-            )
         h.record(
             args,
             **meta,
-            value=value,
+            value=h.finite(stats["median"], digits),
             details=details if meta is META else {"see": "instrumentation_overhead", **details},
             reason=reason,
-            value_range=spread,
+            value_range=(stats["min"], stats["max"], stats["n"]),
         )
 
 

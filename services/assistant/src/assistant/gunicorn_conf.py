@@ -42,7 +42,7 @@ if _cfg.workers > 1 and not _cfg.state_dir:
 print(
     f"assistant: LLM backend {_cfg.openai_base_url}, models {', '.join(_cfg.models)}, "
     f"{_cfg.workers} worker(s) x {_cfg.threads} threads, sessions "
-    + ("shared by the workers" if _cfg.workers > 1 or _cfg.state_dir else "in process memory"),
+    + ("shared by the workers" if _own_state_dir or _cfg.state_dir else "in process memory"),
     file=sys.stderr,
 )
 

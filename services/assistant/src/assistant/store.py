@@ -171,14 +171,15 @@ class SharedTTLMap(Generic[V]):
                 now = self._clock()
                 db.execute(f"DELETE FROM {self._table} WHERE expires <= ?", (now,))
                 yield db, now
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # also after a failed COMMIT: never leave it open
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
-    def _read(self, db: sqlite3.Connection, key: str) -> str | None:
+    def _read(self, db: sqlite3.Connection, key: str) -> V | None:
         row = db.execute(f"SELECT value FROM {self._table} WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        return self._decode(json.loads(row[0])) if row else None
 
     def _write(self, db: sqlite3.Connection, now: float, key: str, value: V) -> None:
         t = self._table
@@ -201,13 +202,12 @@ class SharedTTLMap(Generic[V]):
     @_degrade(None)
     def get(self, key: str) -> V | None:
         with self._transaction() as (db, now):
-            data = self._read(db, key)
-            if data is None:
-                return None
-            db.execute(
-                f"UPDATE {self._table} SET expires = ? WHERE key = ?", (now + self._ttl, key)
-            )
-        return self._decode(json.loads(data))
+            value = self._read(db, key)
+            if value is not None:
+                db.execute(
+                    f"UPDATE {self._table} SET expires = ? WHERE key = ?", (now + self._ttl, key)
+                )
+            return value
 
     @_degrade(None)
     def put(self, key: str, value: V) -> None:
@@ -218,8 +218,7 @@ class SharedTTLMap(Generic[V]):
     def update(self, key: str, change: Callable[[V | None], V | None]) -> V | None:
         """Atomically replace the value with change(old); None removes the entry."""
         with self._transaction() as (db, now):
-            data = self._read(db, key)
-            new = change(None if data is None else self._decode(json.loads(data)))
+            new = change(self._read(db, key))
             if new is None:
                 db.execute(f"DELETE FROM {self._table} WHERE key = ?", (key,))
             else:
@@ -229,6 +228,6 @@ class SharedTTLMap(Generic[V]):
     @_degrade(None)
     def pop(self, key: str) -> V | None:
         with self._transaction() as (db, _now):
-            data = self._read(db, key)
+            value = self._read(db, key)
             db.execute(f"DELETE FROM {self._table} WHERE key = ?", (key,))
-        return None if data is None else self._decode(json.loads(data))
+            return value
