@@ -25,4 +25,5 @@ make_venv() {  # name, then pip arguments
 }
 
 make_venv bench bench/requirements.txt
+build/venvs/bench/bin/py-spy --version >/dev/null  # a binary inside the wheel: prove it runs
 make_venv bench-assistant services/assistant/requirements.txt bench/requirements-gevent.txt

@@ -4,7 +4,10 @@
 # with mmdebstrap (cached as zstd), the Docker Compose CLI from PyPI, a podman API socket and a
 # healthcheck driver (podman 4.3 runs healthchecks from systemd timers, absent here).
 #
-#   scripts/container-engine.sh setup          install podman etc. (if missing), compose CLI, base image
+#   scripts/container-engine.sh setup          install podman etc. (if missing), compose CLI, base
+#                                              image, then `check`
+#   scripts/container-engine.sh check          prove the engine works: every program it calls runs,
+#                                              and a container on a new network resolves another
 #   scripts/container-engine.sh start STATE    start the API socket + healthcheck driver in STATE
 #   scripts/container-engine.sh env STATE      print the `export` lines that point docker at STATE
 #   scripts/container-engine.sh stop STATE     end only the processes `start` saved; remove the socket
@@ -47,16 +50,36 @@ EOF
   mv "$CONF.tmp" "$CONF"
 }
 
+# What the engine runs, as (Debian package, program) pairs. None of these is optional, and some are
+# not dependencies of the podman package: netavark runs `iptables` for every network it creates
+# (without it: "netavark: No such file or directory (os error 2)"). iptables, not nftables: the
+# netavark of Debian 12 (1.4) has only the iptables firewall driver (nftables came in netavark 1.12),
+# and Debian's iptables is iptables-nft, so the rules still land in the kernel's nftables.
+ENGINE_PROGRAMS=(
+  "podman podman" "runc runc" "conmon conmon" "netavark /usr/lib/podman/netavark"
+  "aardvark-dns /usr/lib/podman/aardvark-dns" "iptables iptables" "iptables ip6tables"
+  "catatonit catatonit" "mmdebstrap mmdebstrap" "zstd zstd"
+)
+
+# The path of a program: on PATH, else where Debian's podman packages put their helpers.
+find_program() {  # PROGRAM
+  case $1 in
+    /*) [ -x "$1" ] && echo "$1" || command -v "$(basename "$1")" || return 1 ;;
+    *) command -v "$1" || { [ -x "/usr/libexec/podman/$1" ] && echo "/usr/libexec/podman/$1"; } \
+         || return 1 ;;
+  esac
+}
+
 install_packages() {
-  local need=()
-  command -v podman >/dev/null || need+=(podman)
-  command -v runc >/dev/null || need+=(runc)
-  command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
-  command -v zstd >/dev/null || need+=(zstd)
-  command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need+=(catatonit)
-  [ -x /usr/lib/podman/netavark ] || command -v netavark >/dev/null || need+=(netavark)
-  [ -x /usr/lib/podman/aardvark-dns ] || command -v aardvark-dns >/dev/null || need+=(aardvark-dns)
+  local need=() pair package program
+  for pair in "${ENGINE_PROGRAMS[@]}"; do
+    read -r package program <<<"$pair"
+    find_program "$program" >/dev/null || need+=("$package")
+  done
+  # The docker CLI comes with this kind of machine; Debian 12 ships it only inside docker.io.
+  command -v docker >/dev/null || need+=(docker.io)
   [ ${#need[@]} -eq 0 ] && return 0
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     soft_fail "missing ${need[*]} and cannot apt-get install them (needs root on Debian)"
   fi
@@ -64,6 +87,61 @@ install_packages() {
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${need[@]}" >/dev/null
+}
+
+# Every program the engine calls runs here (a --version catches a missing shared library too).
+check_programs() {
+  local pair package program path out
+  for pair in "${ENGINE_PROGRAMS[@]}"; do
+    read -r package program <<<"$pair"
+    path=$(find_program "$program") \
+      || die "'$(basename "$program")' is missing (Debian package $package): $(why "$program")"
+    out=$("$path" --version 2>&1) || die "'$path --version' failed (package $package): ${out:0:300}"
+  done
+  command -v docker >/dev/null || die "the docker CLI is missing (the stack tests drive it)"
+}
+
+why() {  # PROGRAM: who calls it
+  case $(basename "$1") in
+    iptables|ip6tables) echo "netavark runs it to set up every container network" ;;
+    aardvark-dns) echo "netavark runs it so that containers resolve each other by name" ;;
+    catatonit) echo "podman runs it as PID 1 of containers with 'init: true'" ;;
+    conmon|runc|netavark) echo "podman runs it for every container" ;;
+    *) echo "this script runs it" ;;
+  esac
+}
+
+# The smoke test: a new network, a container on it, and a second container that resolves the
+# first one's name through aardvark-dns, as the compose services do. Everything is removed after.
+smoke_test() {
+  local out
+  SMOKE_NAME=lab-smoke-$$-$RANDOM
+  local net=$SMOKE_NAME-net peer=$SMOKE_NAME-peer
+  trap smoke_cleanup EXIT  # also when a check below dies
+  out=$(podman network create "$net" 2>&1) \
+    || die "podman cannot create a network: $(hint "$out")"
+  out=$(podman run -d --name "$peer" --network "$net" "$BASE_IMAGE" sleep 60 2>&1) \
+    || die "podman cannot run a container on a network: $(hint "$out")"
+  out=$(podman run --rm --network "$net" "$BASE_IMAGE" python3 -c \
+    "import socket, sys; print('resolved', socket.gethostbyname(sys.argv[1]))" "$peer" 2>&1) \
+    || die "a container cannot resolve another container's name (aardvark-dns): $(hint "$out")"
+  [[ $out == resolved\ * ]] || die "unexpected smoke test output: ${out:0:300}"
+  smoke_cleanup
+  trap - EXIT
+}
+
+smoke_cleanup() {
+  podman rm -f -t 0 "$SMOKE_NAME-peer" >/dev/null 2>&1 || true
+  podman network rm -f "$SMOKE_NAME-net" >/dev/null 2>&1 || true
+}
+
+hint() {  # OUTPUT of a failed podman call: the output, and the missing piece when it is known
+  local out=${1:0:600}
+  case $out in
+    *netavark*"No such file or directory"*) echo "$out (netavark cannot run iptables: install iptables)" ;;
+    *aardvark*) echo "$out (install aardvark-dns)" ;;
+    *) echo "$out" ;;
+  esac
 }
 
 install_compose() {
@@ -149,15 +227,29 @@ cmd_setup() {
   write_conf
   export CONTAINERS_CONF=$CONF
   command -v podman >/dev/null || soft_fail "podman not available"
-  local runtime
+  install_compose
+  check_engine
+  build_base_image
+  smoke_test
+  say "ready: $BASE_IMAGE, $("$COMPOSE_VENV/bin/docker-compose" version 2>/dev/null | head -1)"
+}
+
+check_engine() {
+  check_programs
+  local runtime backend
   runtime=$(podman info --format '{{.Host.OCIRuntime.Name}}' 2>&1) || die "podman info failed: $runtime"
   [ "$runtime" = runc ] || die "podman uses OCI runtime '$runtime', expected runc ($CONF)"
-  local backend
   backend=$(podman info --format '{{.Host.NetworkBackend}}')
   [ "$backend" = netavark ] || die "podman uses network backend '$backend', expected netavark"
-  install_compose
-  build_base_image
-  say "ready: $BASE_IMAGE, $("$COMPOSE_VENV/bin/docker-compose" version 2>/dev/null | head -1)"
+}
+
+cmd_check() {
+  [ -f "$CONF" ] || die "run '$0 setup' first"
+  export CONTAINERS_CONF=$CONF
+  check_engine
+  podman image exists "$BASE_IMAGE" || die "no $BASE_IMAGE: run '$0 setup' first"
+  smoke_test
+  say "engine works: a container resolved another container's name on a new network"
 }
 
 state_env() {  # STATE
@@ -237,9 +329,10 @@ cmd_stop() {  # STATE
 
 case "${1:-}" in
   setup) cmd_setup ;;
+  check) cmd_check ;;
   start) cmd_start "${2:-}" ;;
   env) state_env "$(cd "${2:?usage: env STATE_DIR}" && pwd)" ;;
   save-conmon) shift; save_conmon_pids "$@" ;;
   stop) cmd_stop "${2:-}" ;;
-  *) echo "usage: $0 setup | start STATE | env STATE | save-conmon STATE ID... | stop STATE" >&2; exit 2 ;;
+  *) echo "usage: $0 setup | check | start STATE | env STATE | save-conmon STATE ID... | stop STATE" >&2; exit 2 ;;
 esac

@@ -2,14 +2,16 @@
 # Install Debian's Chromium for the browser tests (Playwright drives it via executable_path;
 # `playwright install` is never used: it downloads browser builds). Idempotent.
 set -euo pipefail
-if command -v chromium >/dev/null 2>&1; then
+# Chromium runs here: `--version` fails on a missing shared library or a broken install.
+works() { command -v chromium >/dev/null 2>&1 && chromium --version >/dev/null 2>&1; }
+if works; then
   exit 0
 fi
 in_ci() { case "${CI:-}" in 1|true|TRUE|True|yes) return 0 ;; *) return 1 ;; esac; }
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing chromium (apt)"
   if apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; then
-    command -v chromium >/dev/null 2>&1 && exit 0
+    works && exit 0
   fi
 fi
 message="setup: chromium is not installed and could not be installed (need root + apt-get); browser tests will be skipped"

@@ -7,6 +7,9 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" - <<'PY' || { echo "Python >= 3.11 is required (found $("$PYTHON" --version 2>&1))" >&2; exit 1; }
 import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PY
+# Debian's own python3 has venv without ensurepip unless python3-venv is installed.
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null \
+  || { echo "setup: $PYTHON cannot create virtualenvs: install python3-venv" >&2; exit 1; }
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 make_venv() {  # name requirements-file

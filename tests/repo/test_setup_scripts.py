@@ -1,0 +1,66 @@
+"""The set-up scripts: `make test` on a new machine needs nothing installed by hand.
+
+These read the scripts themselves; tests/stack/test_engine.py runs the engine's smoke step.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from harness.prereq import ROOT
+
+ENGINE = ROOT / "scripts" / "container-engine.sh"
+
+
+def function_body(script: str, name: str) -> str:
+    match = re.search(rf"^{name}\(\) \{{(.*?)^\}}", script, re.M | re.S)
+    assert match, f"{name}() not found"
+    return match.group(1)
+
+
+def test_engine_setup_ends_with_the_smoke_step():
+    script = ENGINE.read_text()
+    setup = function_body(script, "cmd_setup")
+    steps = [line.split()[0] for line in setup.strip().splitlines() if line.strip()]
+    assert "smoke_test" in steps, "setup must prove the engine works before any test runs"
+    assert steps.index("smoke_test") > steps.index("build_base_image")
+    assert "smoke_test" in function_body(script, "cmd_check").split()
+
+
+def test_smoke_step_runs_two_containers_on_a_new_network_and_resolves_a_name():
+    smoke = function_body(ENGINE.read_text(), "smoke_test")
+    assert "podman network create" in smoke
+    assert smoke.count('--network "$net"') == 2
+    assert "gethostbyname" in smoke and '"$peer"' in smoke
+    assert "trap smoke_cleanup EXIT" in smoke and "smoke_cleanup" in smoke.split("trap")[-1]
+    cleanup = function_body(ENGINE.read_text(), "smoke_cleanup")
+    assert "podman rm -f" in cleanup and "podman network rm -f" in cleanup
+
+
+@pytest.mark.parametrize(
+    "program", ["iptables", "ip6tables", "netavark", "aardvark-dns", "conmon", "runc", "catatonit"]
+)
+def test_engine_installs_and_checks_what_podman_and_netavark_call(program):
+    listed = re.search(r"^ENGINE_PROGRAMS=\((.*?)^\)", ENGINE.read_text(), re.M | re.S).group(1)
+    programs = {pair.split()[1].rsplit("/", 1)[-1] for pair in re.findall(r'"([^"]+)"', listed)}
+    assert program in programs
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["container-engine.sh", "setup-chromium.sh", "setup-venvs.sh", "build-collector.sh"],
+)
+def test_setup_scripts_parse(script):
+    subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], check=True)
+
+
+def test_readme_lists_every_package_the_engine_installs():
+    tests_section = (ROOT / "README.md").read_text().split("## Tests", 1)[1].split("\n## ", 1)[0]
+    listed = re.search(r"^ENGINE_PROGRAMS=\((.*?)^\)", ENGINE.read_text(), re.M | re.S).group(1)
+    packages = {pair.split()[0] for pair in re.findall(r'"([^"]+)"', listed)}
+    packages |= {"chromium", "docker.io"}
+    missing = {p for p in packages if f"`{p}`" not in tests_section}
+    assert not missing, f"README's Tests section does not list {sorted(missing)}"
