@@ -37,5 +37,5 @@ if [ ! -x "$cache/otelcol-lab" ]; then
   rm -rf "$cache" && mv "$cache.tmp" "$cache"
 fi
 ln -sfn "$cache/otelcol-lab" build/otelcol-lab
-build/otelcol-lab --version >/dev/null || { echo "build-collector: build/otelcol-lab does not run" >&2; exit 1; }
+build/otelcol-lab components >/dev/null || { echo "build-collector: build/otelcol-lab does not run" >&2; exit 1; }
 echo "build-collector: build/otelcol-lab -> $cache/otelcol-lab"
