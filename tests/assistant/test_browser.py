@@ -3,10 +3,13 @@ line, send feedback, reset; any JavaScript error or CSP violation fails the test
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from harness.assistant import start_assistant
 from harness.browser import chromium_browser, record_page_problems
+from harness.mock_llm import start_mock_llm
 
 pytestmark = pytest.mark.browser
 
@@ -45,4 +48,47 @@ def test_chat_in_the_browser(log_dir, mock_llm):
 
         page.click("#reset")
         page.wait_for_function("() => document.querySelectorAll('.msg').length === 0")
+        assert problems == []
+
+
+# One model whose first token comes 300 ms after the request, and whose role chunk comes at once:
+# the TTFT the UI shows must be the first token's, and the very number the chat span holds.
+SLOW_START = """
+models:
+  gpt-4o: {ttft_ms: 300, tokens_per_s: 100, output_tokens: {min: 10, mean: 15, max: 20},
+           role_chunk: early, rpm: 0, tpm: 0}
+"""
+
+
+def test_the_ui_shows_the_spans_ttft(log_dir, collector):
+    with (
+        start_mock_llm(log_dir, profiles=SLOW_START) as mock,
+        start_assistant(
+            log_dir, mock.base_url, otlp=collector.otlp_http, env={"ASSISTANT_MODELS": "gpt-4o"}
+        ) as app,
+        chromium_browser() as browser,
+    ):
+        page = browser.new_page()
+        problems = record_page_problems(page)
+        page.goto(app.url)
+        page.wait_for_function("() => document.querySelectorAll('#model option').length >= 1")
+        page.fill("#message", "How long does shipping take?")
+        page.click("#send")
+        line = page.wait_for_selector(".msg.assistant .metrics", timeout=30000).text_content()
+        shown_ms = int(line.split("TTFT ", 1)[1].split(" ms", 1)[0])
+        (entry,) = mock.requests_log()
+
+        def chat_span():
+            found = [
+                s
+                for s in collector.spans()
+                if s["attributes"].get("gen_ai.response.id") == entry["completion_id"]
+            ]
+            return found[0] if found else None
+
+        span = collector.wait_until(chat_span, timeout=30)
+        span_ms = span["attributes"]["gen_ai.response.time_to_first_chunk"] * 1000
+        assert shown_ms == math.floor(round(span_ms, 3) + 0.5)  # the done event, as JS rounds it
+        assert entry["scheduled_ttft_ms"] <= span_ms < entry["scheduled_ttft_ms"] + 50
+        assert shown_ms >= 300
         assert problems == []

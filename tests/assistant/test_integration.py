@@ -151,8 +151,9 @@ def test_concurrent_chats_have_exact_telemetry(assistant, collector, mock_llm):
         expected[model]["n"] += 1
         expected[model]["input"] += usage["input_tokens"]
         expected[model]["output"] += usage["output_tokens"]
-        # chunks: role + one per token + finish + usage; the per-chunk metric skips the first
-        expected[model]["gaps"] += usage["output_tokens"] + 2
+        # one gap between each two output chunks (one per token); the role, finish and usage
+        # chunks carry no output and make no gap (docs/numbers.md)
+        expected[model]["gaps"] += usage["output_tokens"] - 1
 
     def totals(name, model, **attrs):
         found = points(collector, name, **{"gen_ai.request.model": model}, **attrs)

@@ -257,6 +257,57 @@ def test_sessions_and_feedback_survive_the_shared_encoding(tmp_path):
     assert shared_answer_map(path, 10, 60).get("resp_1") == answer
 
 
+def test_rating_event_carries_the_feedback_requests_allow_listed_baggage():
+    """A simulated rating (the load generator's baggage) says so on its evaluation record; a
+    rating without that baggage (a real user) carries no synthetic_request."""
+    from opentelemetry import baggage, context
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from assistant.feedback import FeedbackRecorder, RatedResponse
+    from assistant.telemetry import Instruments
+
+    class Logger:
+        def __init__(self) -> None:
+            self.records: list[dict] = []
+
+        def emit(self, **record) -> None:
+            self.records.append(record)
+
+    logger = Logger()
+    histogram = NoOpMeterProvider().get_meter("t").create_histogram("h")
+    recorder = FeedbackRecorder(Instruments(None, logger, *(histogram,) * 6), 10, 60)
+    for response_id in ("resp_sim", "resp_real"):
+        recorder.remember(
+            response_id,
+            RatedResponse(
+                session_id="s",
+                span_context=SpanContext(2**100, 2**60, False, TraceFlags(1)),
+                request_model="gpt-4o",
+                response_model=None,
+                upstream_response_id=None,
+                server_address="mock-llm",
+                server_port=8000,
+            ),
+        )
+    ctx = baggage.set_baggage("synthetic_request", "true")
+    ctx = baggage.set_baggage("loadgen.run_id", "lg-1", ctx)
+    ctx = baggage.set_baggage("user.email", "someone@example.com", ctx)  # not allow-listed
+    token = context.attach(ctx)
+    try:
+        assert recorder.record("resp_sim", "s", 4)
+    finally:
+        context.detach(token)
+    assert recorder.record("resp_real", "s", 2)
+    simulated, real = (record["attributes"] for record in logger.records)
+    assert simulated["synthetic_request"] == "true" and simulated["loadgen.run_id"] == "lg-1"
+    assert "user.email" not in simulated
+    assert simulated["gen_ai.evaluation.score.value"] == 4
+    assert simulated["gen_ai.evaluation.name"] == "user_satisfaction"
+    assert "synthetic_request" not in real and "loadgen.run_id" not in real
+    assert real["gen_ai.evaluation.score.value"] == 2
+
+
 def test_sessions_isolated_and_capped():
     store = BoundedSessionStore(max_sessions=10, ttl_s=60, max_turns=3, max_chars=40)
     for i in range(5):
@@ -491,4 +542,56 @@ def test_chat_call_reads_chunks_and_tolerates_malformed_ones():
     assert call.text == "Hello" and call.finish_reason == "stop"
     assert call.response_id == "chatcmpl-1" and call.response_model == "gpt-4o-mini-2024-07-18"
     assert call.service_tier == "default" and call.usage == Usage(9, 2, 11)
-    assert call.chunks == 7 and len(call.gaps) == 6  # the non-dict one is not a chunk
+    # output chunks: "Hel" and "lo" (the role chunk, junk and non-text deltas carry no output)
+    assert call.output_chunks == 2 and len(call.gaps) == 1
+
+
+def _timed_call(deltas_and_times):
+    """A ChatCall fed chunks at given perf_counter values (seconds after begin)."""
+    from unittest import mock
+
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    from assistant import genai
+    from assistant.telemetry import Instruments
+
+    histogram = NoOpMeterProvider().get_meter("t").create_histogram("h")
+    inst = Instruments(*(None, None), *(histogram,) * 6)
+    params = ChatParams("m", ({"role": "user", "content": "hi"},), None, None, 50, "c", "r")
+    call = ChatCall(inst, load_config(BASE_ENV), params, None)
+    call.t_start = 100.0
+    for delta, at in deltas_and_times:
+        with mock.patch.object(genai, "perf_counter", return_value=100.0 + at):
+            call.on_chunk({"id": "x", "choices": [{"index": 0, "delta": delta}]})
+    return call
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"content": "Hi"},
+        {"refusal": "I can't help with that."},
+        {"reasoning_content": "Let me think"},
+        {"reasoning": "Let me think"},
+        {"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": ""}}]},
+    ],
+)
+def test_ttft_is_the_first_output_bearing_chunk(delta):
+    """The role chunk at 0.003 s is not output: TTFT is the first chunk with output (0.150 s)."""
+    call = _timed_call(
+        [
+            ({"role": "assistant", "content": "", "refusal": None}, 0.003),
+            ({"content": ""}, 0.010),
+            (delta, 0.150),
+            ({"content": " there"}, 0.160),
+            ({"content": "!"}, 0.175),
+        ]
+    )
+    assert call.ttft_s == pytest.approx(0.150)
+    assert list(call.gaps) == pytest.approx([0.010, 0.015])  # no gap for the role chunk
+    assert call.t_first_chunk == pytest.approx(100.003)  # the answer started (for error mapping)
+
+
+def test_no_output_means_no_ttft():
+    call = _timed_call([({"role": "assistant", "content": ""}, 0.003), ({}, 0.2)])
+    assert call.ttft_s is None and len(call.gaps) == 0

@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from scorecard_realrun import MODELS
 
 from harness.prereq import ROOT, require_tool
 
@@ -142,6 +143,61 @@ def test_signalflow_references_only_emitted_metrics_and_dimensions(real_archive)
     _, values, _ = emitted(real_archive.points)
     served = values[("gen_ai.client.token.usage", "gen_ai.request.model")]
     assert set(PRICES) <= served
+
+
+TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
+SCORECARD_TTFT_SLO_MS = 1000.0  # the scorecard's default --slo-ttft-p90-ms
+THRESHOLD = re.compile(r"when\(T > ([^,)]+)")
+
+
+def ttft_means_ms(points: list[dict]) -> dict[str, tuple[float, int]]:
+    """Per model: the TTFT histogram's mean (sum / count, in ms) and its count."""
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for point in points:
+        if point["name"] == TTFT_METRIC and point["type"] == "histogram":
+            model = point["attributes"]["gen_ai.request.model"]
+            sums[model][0] += point["sum"]
+            sums[model][1] += point["count"]
+    return {m: (total / count * 1000, count) for m, (total, count) in sums.items() if count}
+
+
+def test_ttft_metric_values_match_the_mock_profiles(real_archive):
+    """The TTFT charts and detector read this histogram: its values must be the models' TTFT
+    (the mock's profile ttft_ms, plus a few ms of prefill and assistant), in seconds. A TTFT
+    that times a role-only first chunk (about 4 ms for every model) fails here."""
+    points = [p for p in real_archive.points if p["name"] == TTFT_METRIC]
+    assert points and {p["unit"] for p in points} == {"s"}
+    means = ttft_means_ms(real_archive.points)
+    assert set(means) == set(MODELS)
+    for model, (mean_ms, count) in means.items():
+        profile_ms = real_archive.profiles[model]["ttft_ms"]
+        # jitter (seeded, clipped at 3 sd) over a handful of calls, prefill and the assistant's
+        # own few ms: well inside [0.7, 1.3] x profile + 50 ms; a wrong unit is 1000x off
+        low, high = 0.7 * profile_ms, 1.3 * profile_ms + 50
+        assert low <= mean_ms <= high, (model, mean_ms, count, profile_ms)
+
+
+def test_ttft_detector_threshold_is_in_the_metric_unit(real_archive):
+    """The detector compares the histogram's p90 (seconds) with ${ttft_p90_slo_s}: the default
+    must be the scorecard's SLO in seconds, and on a real run it must separate the models whose
+    TTFT is below the SLO from those above it (a threshold in ms would never fire)."""
+    text = (PROGRAMS / "detector_ttft_p90.flow").read_text()
+    assert f"histogram('{TTFT_METRIC}'" in text
+    rendered = text.replace("${ttft_p90_slo_s}", SPEC["defaults"]["ttft_p90_slo_s"])
+    threshold = float(THRESHOLD.search(rendered).group(1))
+    assert threshold == SCORECARD_TTFT_SLO_MS / 1000
+    chart = (PROGRAMS / "ttft_p90.flow").read_text()
+    assert f"histogram('{TTFT_METRIC}'" in chart and "scale(" not in chart  # plotted in s
+    assert any(c["program"] == "ttft_p90.flow" and "(s)" in c["name"] for c in SPEC["charts"])
+    means = ttft_means_ms(real_archive.points)
+    profiles = {m: real_archive.profiles[m]["ttft_ms"] for m in MODELS}
+    below = [m for m, ttft_ms in profiles.items() if ttft_ms < 0.8 * SCORECARD_TTFT_SLO_MS]
+    above = [m for m, ttft_ms in profiles.items() if ttft_ms > 1.1 * SCORECARD_TTFT_SLO_MS]
+    assert below and above, profiles  # the shipped profiles have both
+    for model in below:
+        assert means[model][0] / 1000 < threshold, model
+    for model in above:
+        assert means[model][0] / 1000 > threshold, model
 
 
 def test_apm_charts_match_the_server_spans(real_archive):

@@ -47,6 +47,13 @@ class MockLLM:
     def requests_log(self) -> list[dict]:
         return requests.get(f"{self.url}/admin/requests", timeout=10).json()["requests"]
 
+    def request_entry(self, request_id: str) -> dict:
+        """The request-log entry (ground truth: queue wait, scheduled TTFT, plan, tokens sent)
+        of one answer, by completion id (the body's `id`) or request id (`x-request-id`)."""
+        response = requests.get(f"{self.url}/admin/requests/{request_id}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
     def metric(self, name: str, **labels: str) -> float:
         """One sample of /metrics (0 when the series does not exist yet)."""
         wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))

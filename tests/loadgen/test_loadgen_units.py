@@ -16,12 +16,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.prereq import ROOT
+from loadgen import feedback
 from loadgen.__main__ import locust_argv
 from loadgen.config import ConfigError, load_config, parse_weights
-from loadgen.feedback import feedback_score
+from loadgen.feedback import content_keys, coverage, feedback_score
 from loadgen.plan import UserPlanner
 from loadgen.prompts import load_prompt_set
-from loadgen.report import EXIT_NO_REQUESTS, EXIT_OK, EXIT_THRESHOLD, build_report, write_report
+from loadgen.report import (
+    EXIT_NO_REQUESTS,
+    EXIT_OK,
+    EXIT_THRESHOLD,
+    build_report,
+    render_markdown,
+    write_report,
+)
 from loadgen.shapes import default_stages, parse_duration, parse_stages, stage_at, total_duration
 from loadgen.stats import Slo, distribution, peak_tokens_per_s, percentile, summarize, tpot_ms
 from loadgen.streaming import DROPPED, EMPTY, MALFORMED, TIMEOUT, TRUNCATED, StreamParser
@@ -104,6 +112,8 @@ def test_openai_target_defaults_to_the_mock_and_hides_the_key():
         ("LOADGEN_RUN_ID", "has space"),
         ("LOADGEN_MODEL_WEIGHTS", "gpt-4o"),
         ("LOADGEN_LOG_LEVEL", "chatty"),
+        ("LOADGEN_LLM_BACKEND", "two words"),
+        ("LOADGEN_LLM_BACKEND", "http://host:notaport/v1"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
@@ -111,6 +121,52 @@ def test_bad_values_name_the_variable(name, value):
         load_config({name: value})
     assert info.value.variable == name
     assert str(info.value).startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(
+    "env, rate, simulated, why",
+    [
+        ({}, 0.3, True, "default rate 0.3 with the mock LLM"),
+        ({"LOADGEN_LLM_BACKEND": "MOCK"}, 0.3, True, "default rate 0.3 with the mock LLM"),
+        ({"LOADGEN_LLM_BACKEND": "https://api.openai.com/v1"}, 0.0, False, "is not set"),
+        ({"LOADGEN_LLM_BACKEND": "vllm"}, 0.0, False, "vllm (not the mock LLM)"),
+        (
+            {"LOADGEN_LLM_BACKEND": "https://api.openai.com/v1", "LOADGEN_FEEDBACK_RATE": "0.2"},
+            0.2,
+            True,
+            "LOADGEN_FEEDBACK_RATE=0.2 set explicitly",
+        ),
+        ({"LOADGEN_FEEDBACK_RATE": "0"}, 0.0, False, "LOADGEN_FEEDBACK_RATE=0 set explicitly"),
+        ({"LOADGEN_FEEDBACK_RATE": "0.5"}, 0.5, True, "set explicitly; backend the mock LLM"),
+        ({"LOADGEN_TARGET": "openai"}, 0.0, False, "direct mode"),
+    ],
+)
+def test_simulated_ratings_only_with_the_mock_unless_the_rate_is_set(env, rate, simulated, why):
+    config = load_config(env)
+    policy = config.feedback_policy()
+    assert (policy["rate"], policy["simulated"], config.simulated_ratings) == (
+        rate,
+        simulated,
+        simulated,
+    )
+    assert why in policy["reason"]
+    assert policy["rate_explicit"] == ("LOADGEN_FEEDBACK_RATE" in env)
+    assert config.public()["llm_backend"] == policy["llm_backend"]
+
+
+def test_backend_url_is_reported_without_credentials():
+    config = load_config({"LOADGEN_LLM_BACKEND": "https://user:pw@llm.example:8443/v1/?key=k#x"})
+    assert config.llm_backend == "https://llm.example:8443/v1"
+    assert not config.mock_backend
+    assert "pw" not in json.dumps(config.feedback_policy())
+
+
+def test_workers_adopt_the_masters_backend_and_rate():
+    from loadgen.config import forwarded_settings, worker_config
+
+    master = {"LOADGEN_LLM_BACKEND": "https://api.openai.com/v1", "LOADGEN_SEED": "3"}
+    worker = worker_config({"LOADGEN_FEEDBACK_RATE": "0.9"}, forwarded_settings(master))
+    assert (worker.feedback_rate, worker.simulated_ratings) == (0.0, False)
 
 
 def test_headless_run_must_be_bounded():
@@ -373,6 +429,7 @@ def test_assistant_events():
     assert parser.content_ms == [40.0, 100.0]
     assert (parser.input_tokens, parser.output_tokens) == (9, 2)
     assert parser.finish_reason == "length" and parser.server_ttft_ms == 25.0
+    assert parser.server_duration_ms == 70.0
     assert parser.outcome(200) is None
 
 
@@ -498,6 +555,74 @@ def test_gate_exit_codes():
     assert build([])["gate"]["exit_code"] == EXIT_NO_REQUESTS
 
 
+def build_added(samples, threshold_ms=50.0):
+    settings = load_config({"LOADGEN_RUN_ID": "r1"}).public()
+    return build_report(
+        samples,
+        settings=settings,
+        metadata={"run_id": "r1", "locust_version": "2.47.0", "loadgen_version": "0.1.0"},
+        slo=Slo(),
+        max_error_rate=None,
+        min_goodput_ratio=None,
+        max_added_ttft_ms=threshold_ms,
+    )
+
+
+def test_added_latency_is_client_minus_the_assistant_per_request():
+    samples = [
+        # e2e = 100 + 10 * 10 + 5 = 205 ms on the client
+        sample("gpt-4o", ttft=100.0, server_ttft_ms=90.0, server_duration_ms=195.0),
+        sample("gpt-4o", start=1000.1, ttft=100.0, server_ttft_ms=70.0, server_duration_ms=185.0),
+        sample("gpt-4o", start=1000.2, error="http_500", server_ttft_ms=1.0),  # failed: left out
+        sample("o3-mini", start=1000.3, ttft=400.0, server_ttft_ms=300.0, server_duration_ms=5.0),
+    ]
+    report = build_added(samples)
+    added = report["models"]["gpt-4o"]["assistant_added_ms"]
+    assert added["ttft"]["count"] == 2 and added["ttft"]["min"] == 10.0
+    assert added["ttft"]["max"] == 30.0 and added["e2e"]["mean"] == 15.0
+    bottleneck = report["assistant_bottleneck"]
+    assert bottleneck["models"] == {"o3-mini": 100.0}  # gpt-4o's p99 29.6 ms is under 50
+    assert "ASSISTANT_WORKERS" in bottleneck["advice"]
+    markdown = render_markdown(report)
+    assert "## Latency the assistant added (ms)" in markdown
+    assert "| gpt-4o | 20.00 | 29.80 | 15.00 | 19.90 |" in markdown
+    assert "measured the assistant, not the model" in markdown
+    quiet = build_added(samples[:2])
+    assert quiet["assistant_bottleneck"]["models"] == {}
+    assert "measured the assistant" not in render_markdown(quiet)
+
+
+@pytest.mark.parametrize(
+    "env, line",
+    [
+        ({}, "- feedback: **simulated** ratings of 30% of the answers (default rate 0.3"),
+        (
+            {"LOADGEN_LLM_BACKEND": "https://api.openai.com/v1"},
+            "- feedback: no simulated ratings (the backend is https://api.openai.com/v1 (not",
+        ),
+    ],
+)
+def test_summary_says_whether_ratings_were_simulated_and_why(env, line):
+    config = load_config({"LOADGEN_RUN_ID": "r1", **env})
+    report = build_report(
+        [sample()],
+        settings=config.public(),
+        metadata={"run_id": "r1", "simulated_ratings": config.feedback_policy()},
+        slo=Slo(),
+        max_error_rate=None,
+        min_goodput_ratio=None,
+    )
+    assert report["metadata"]["simulated_ratings"]["simulated"] == (not env)
+    assert line in render_markdown(report)
+    assert "mean simulated score" in render_markdown(report)
+
+
+def test_openai_target_has_no_added_latency_section():
+    report = build_added([sample()])
+    assert report["models"]["gpt-4o"]["assistant_added_ms"]["ttft"]["count"] == 0
+    assert "Latency the assistant added" not in render_markdown(report)
+
+
 def test_report_files(tmp_path: Path):
     report = build([sample(), sample("o3-mini", start=1000.3, error="dropped")])
     json_path, md_path = write_report(report, tmp_path / "out")
@@ -514,31 +639,111 @@ def test_report_files(tmp_path: Path):
 # --- feedback and trace context --------------------------------------------------------------
 
 
-def score(**kw):
-    args = {
+SLO = Slo(ttft_ms=2000.0, tpot_ms=100.0, e2e_ms=30000.0)
+
+
+def outcome(**kw) -> dict:
+    """A successful answer's raw sample as the rating reads it (neutral coverage)."""
+    sample = {
         "model": "gpt-4o",
         "error_kind": None,
         "ttft_ms": 300.0,
-        "slo_ttft_ms": 2000.0,
+        "e2e_ms": 3000.0,
         "finish_reason": "stop",
-        "noise": 0.0,
+        "answer_coverage": 0.5,
     }
-    args.update(kw)
-    return feedback_score(**args)
+    sample.update(kw)
+    return sample
 
 
-def test_feedback_follows_experience_and_model_quality():
+def score(noise=0.0, slo=SLO, **kw):
+    return feedback_score(outcome(**kw), slo, noise)
+
+
+def test_rating_follows_what_the_user_observed():
     assert score() == 4
     assert score(error_kind="http_429") <= 2
+    assert score(error_kind="timeout", answer_coverage=1.0) == 2  # an error is an error
     assert score(ttft_ms=2500.0) == 3  # slow first token
     assert score(ttft_ms=4500.0) == 2  # very slow
-    assert score(finish_reason="length") == 3
+    assert score(ttft_ms=4500.0, slo=Slo(0.0, 0.0, 0.0)) == 4  # no SLO: no penalty
+    assert score(e2e_ms=31000.0) == 3  # slow answer
+    assert score(finish_reason="length") == 3  # truncated
+    assert score(answer_coverage=1.0) == 5 and score(answer_coverage=0.0) == 3
+    assert score(answer_coverage=None) == 4  # a question without content words
     assert score(noise=5.0) == 5 and score(noise=-9.0) == 1  # clamped to 1..5
-    rng = random.Random(3)
-    noises = [rng.gauss(0, 0.5) for _ in range(2000)]
-    mean = {m: sum(score(model=m, noise=n) for n in noises) / 2000 for m in ("o3-mini", "gpt-4o")}
-    mean["gpt-4o-mini"] = sum(score(model="gpt-4o-mini", noise=n) for n in noises) / 2000
-    assert mean["o3-mini"] > mean["gpt-4o"] > mean["gpt-4o-mini"] + 0.4
+
+
+def test_content_heuristic_definition():
+    assert content_keys("What sizes does the classic crew-neck tee come in?") == {
+        "size",
+        "class",
+        "crew",
+        "neck",
+        "tee",
+        "come",
+    }
+    assert content_keys("Don't you ship?") == {"ship"}  # "dont", "you": stop words
+    assert content_keys("Returns, returned, RETURN") == {"retur"}
+    assert coverage("And then?", "anything") is None  # no content word at all
+    assert coverage("Do you ship to Canada?", "We ship to Canada in 5 days.") == 1.0
+    assert coverage("Do you ship to Canada?", "Shipping to canada: yes.") == 0.5  # ship != shipp
+    assert coverage("Do you ship to Canada?", "Our cotton is organic.") == 0.0
+    assert coverage("Do you ship to Canada?", "") == 0.0
+
+
+def test_on_topic_answer_rates_higher_than_an_off_topic_one():
+    question = "How much is shipping for an order of three shirts to Germany?"
+    on_topic = "Shipping three shirts to Germany costs 6 EUR; an order over 50 EUR ships for free."
+    off_topic = "Our organic cotton tees are pre-shrunk and come in twelve colours."
+    on, off = coverage(question, on_topic), coverage(question, off_topic)
+    assert on > 0.8 and off < 0.2
+    rng = random.Random(11)
+    noises = [rng.gauss(0, 0.5) for _ in range(500)]
+    rated_on = [score(noise=n, answer_coverage=on) for n in noises]
+    rated_off = [score(noise=n, answer_coverage=off) for n in noises]
+    assert all(a >= b for a, b in zip(rated_on, rated_off, strict=True))
+    assert sum(rated_on) / 500 > sum(rated_off) / 500 + 1.0
+
+
+def test_no_per_model_constant_remains():
+    """Two models with identical observable outcomes get identical ratings, draw by draw."""
+    assert not hasattr(feedback, "MODEL_QUALITY")
+    plan_noise = [r.feedback_noise for r in sequence(planner(seed=5), 400)]
+    outcomes = [
+        outcome(ttft_ms=t, e2e_ms=e, finish_reason=f, answer_coverage=c)
+        for t, e, f, c in zip(
+            [300.0, 2500.0, 4500.0, 800.0] * 100,
+            [3000.0, 40000.0, 9000.0, 1000.0] * 100,
+            ["stop", "length", "stop", "stop"] * 100,
+            [0.9, 0.1, None, 0.5] * 100,
+            strict=True,
+        )
+    ]
+    ratings = {
+        model: [
+            feedback_score({**o, "model": model}, SLO, n)
+            for o, n in zip(outcomes, plan_noise, strict=True)
+        ]
+        for model in ("o3-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4o-mini", "any-other-model")
+    }
+    reference = ratings["o3-mini"]
+    assert all(values == reference for values in ratings.values())
+    assert set(reference) == {1, 2, 3, 4, 5}  # the outcomes do matter
+
+
+def test_same_seed_gives_the_same_ratings():
+    def ratings(seed):
+        plans = sequence(planner(seed=seed, feedback_rate=0.5), 200)
+        return [
+            feedback_score(outcome(answer_coverage=(p.sequence % 5) / 4), SLO, p.feedback_noise)
+            if p.give_feedback
+            else None
+            for p in plans
+        ]
+
+    assert ratings(9) == ratings(9)
+    assert ratings(9) != ratings(10)
 
 
 def test_trace_context_marks_synthetic_traffic():

@@ -52,6 +52,28 @@ FAST_PROFILES = {
             "output_tokens": {"min": 3, "mean": 3, "max": 3},
             "tpm": 100,
         },
+        "early": {  # the role chunk at once, before the TTFT (the old behaviour)
+            "ttft_ms": 200,
+            "tokens_per_s": 50,
+            "output_tokens": {"min": 8, "mean": 8, "max": 8},
+            "role_chunk": "early",
+        },
+        "steady": {  # jittered TTFT, speed and gaps, and a prefill: a plan differs per request
+            "ttft_ms": 150,
+            "ttft_jitter_ms": 30,
+            "prefill_ms_per_1k_prompt_tokens": 100,
+            "tokens_per_s": 60,
+            "tps_jitter": 0.1,
+            "itl_jitter": 0.3,
+            "output_tokens": {"min": 20, "mean": 25, "max": 30},
+        },
+        "single": {  # one slot: a second request waits in the queue
+            "ttft_ms": 100,
+            "tokens_per_s": 100,
+            "output_tokens": {"min": 20, "mean": 20, "max": 20},
+            "max_concurrency": 1,
+            "queue_limit": 5,
+        },
         "flaky": {
             "ttft_ms": 10,
             "tokens_per_s": 1000,

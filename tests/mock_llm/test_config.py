@@ -16,14 +16,24 @@ from harness.procs import ServiceProcess
         ({"MOCK_LLM_STALL_S": "-1"}, "MOCK_LLM_STALL_S must be between"),
         ({"MOCK_LLM_ADMIN": "maybe"}, "MOCK_LLM_ADMIN must be true or false"),
         ({"MOCK_LLM_PROFILES": "/nonexistent.yaml"}, "MOCK_LLM_PROFILES: no such file"),
+        ({"MOCK_LLM_REQUEST_LOG_SIZE": "0"}, "MOCK_LLM_REQUEST_LOG_SIZE must be between 1 and"),
+        ({"MOCK_LLM_REQUEST_LOG_SIZE": "lots"}, "MOCK_LLM_REQUEST_LOG_SIZE must be an integer"),
         ("bad-profile", "models.m.tokens_per_s must be between"),
         ("unknown-key", "models.m: unknown key(s) ttft"),
+        (
+            "bad-role-chunk",
+            "models.m.role_chunk must be one of with_first_token, early, got 'late'",
+        ),
     ],
 )
 def test_bad_configuration_exits_with_a_clear_message(tmp_path, env, needle):
     if isinstance(env, str):
         profile = tmp_path / "p.yaml"
-        body = "m: {tokens_per_s: 0}" if env == "bad-profile" else "m: {ttft: 5}"
+        body = {
+            "bad-profile": "m: {tokens_per_s: 0}",
+            "unknown-key": "m: {ttft: 5}",
+            "bad-role-chunk": "m: {role_chunk: late}",
+        }[env]
         profile.write_text(f"models:\n  {body}\n")
         env = {"MOCK_LLM_PROFILES": str(profile)}
     process = ServiceProcess(

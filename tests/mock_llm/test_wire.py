@@ -58,26 +58,37 @@ def test_stream_with_usage_parses_and_agrees_with_non_stream(mock, client_for):
     assert full.choices[0].finish_reason == "stop"
 
 
-def test_stream_raw_bytes_layout(mock):
+def raw_stream(service, model: str, **body) -> tuple[requests.Response, list[bytes]]:
+    """A streamed answer read as the server wrote it: one item per HTTP chunk (one write)."""
     response = requests.post(
-        f"{mock.base_url}/chat/completions",
-        headers={"Authorization": f"Bearer {mock.api_key}"},
-        json={
-            "model": "gpt-4o-mini",
-            "messages": QUESTION,
-            "stream": True,
-            "max_completion_tokens": 5,
-            "tools": [{"type": "function", "function": {"name": "ignored"}}],
-            "reasoning_effort": "low",
-        },
+        f"{service.base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {service.api_key}"},
+        json={"model": model, "messages": QUESTION, "stream": True, **body},
         stream=True,
         timeout=30,
     )
     assert response.status_code == 200
+    return response, list(response.raw.read_chunked(decode_content=False))
+
+
+def events_of(write: bytes) -> list[dict | str]:
+    texts = write.decode().split("\n\n")
+    assert texts[-1] == ""
+    return [t if t == "data: [DONE]" else json.loads(t.removeprefix("data: ")) for t in texts[:-1]]
+
+
+def test_stream_raw_bytes_layout(mock):
+    response, writes = raw_stream(
+        mock,
+        "gpt-4o-mini",
+        max_completion_tokens=5,
+        tools=[{"type": "function", "function": {"name": "ignored"}}],
+        reasoning_effort="low",
+    )
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["x-accel-buffering"] == "no"
-    events = response.text.split("\n\n")
+    events = b"".join(writes).decode().split("\n\n")
     assert events[-1] == ""
     assert events[-2] == "data: [DONE]"
     payloads = [json.loads(e.removeprefix("data: ")) for e in events[:-2]]
@@ -85,6 +96,27 @@ def test_stream_raw_bytes_layout(mock):
     assert [p["choices"][0]["finish_reason"] for p in payloads][-1] == "length"
     assert len(payloads) == 1 + 5 + 1  # role, five content chunks, finish
     assert all(p["object"] == "chat.completion.chunk" for p in payloads)
+    # the default role_chunk: with_first_token: the role chunk and the first token in one write
+    role, first = events_of(writes[0])
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
+    assert first["choices"][0]["delta"]["content"]
+    assert [len(events_of(w)) for w in writes] == [2, 1, 1, 1, 1, 2]  # ..., finish + [DONE]
+
+
+def test_early_role_chunk_keeps_the_old_wire_order(fast_mock):
+    """role_chunk: early: the role chunk is a write of its own, sent before the TTFT sleep."""
+    _, writes = raw_stream(fast_mock, "early", stream_options={"include_usage": True})
+    events = [events_of(w) for w in writes]
+    tokens = len(events) - 2
+    assert tokens >= 8
+    assert [len(e) for e in events] == [1] * (1 + tokens) + [3]  # role, tokens, finish+usage+DONE
+    role = events[0][0]
+    assert role["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
+    assert role["usage"] is None
+    assert all(e[0]["choices"][0]["delta"]["content"] for e in events[1:-1])
+    assert events[-1][0]["choices"][0]["finish_reason"] == "stop"
+    assert events[-1][1]["choices"] == [] and events[-1][1]["usage"]["completion_tokens"] == tokens
+    assert events[-1][2] == "data: [DONE]"
 
 
 def test_max_tokens_caps_length(mock, client_for):
@@ -130,6 +162,7 @@ def test_profiles_are_distinct(mock):
     speeds = [p["tokens_per_s"] for p in profiles.values()]
     assert len(set(ttfts)) == len(ttfts) and len(set(speeds)) == len(speeds)
     assert profiles["o3-mini"]["reasoning"] is True
+    assert {p["role_chunk"] for p in profiles.values()} == {"with_first_token"}  # the default
 
 
 def test_unknown_model_in_chat_is_404(mock, client_for):

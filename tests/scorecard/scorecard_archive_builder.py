@@ -66,6 +66,18 @@ class FakeCall:
     score: int | None = None
     trace_id: str = ""
     run_id: str | None = None
+    metric_ttft_s: float | None = None  # what the histogram records, if not the span's TTFT
+    metric_lost: bool = False  # the call's metric records never reached the archive
+    # where `synthetic_request=true` is (the load generator's baggage, copied by the assistant):
+    # "chat" (the chat span and its SERVER span), "record" (the evaluation log record),
+    # "feedback_span" (the feedback request's SERVER span that carries the event's copy)
+    synthetic_on: tuple[str, ...] = ()
+    feedback_span: bool = False  # also write the rating's span-event copy on a feedback span
+
+    @property
+    def end_ns(self) -> int:
+        """When the chat span ends, i.e. when the assistant records the call's metrics."""
+        return self.start_ns + 1_000_000 + int(self.chat_s * 1e9)
 
 
 def make_calls(seed: int = 7, per_model: dict[str, int] | None = None) -> list[FakeCall]:
@@ -120,6 +132,8 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
         }
         if call.run_id:
             server_attrs["loadgen.run_id"] = call.run_id
+        if "chat" in call.synthetic_on:
+            server_attrs["synthetic_request"] = "true"
         spans.append(
             {
                 "traceId": call.trace_id,
@@ -137,6 +151,8 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
             "gen_ai.provider.name": "openai",
             "gen_ai.request.model": call.model,
         }
+        if "chat" in call.synthetic_on:
+            chat_attrs["synthetic_request"] = "true"
         status = {}
         if call.error_type:
             chat_attrs["error.type"] = call.error_type
@@ -165,6 +181,8 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
                 "status": status,
             }
         )
+        if call.feedback_span and call.score is not None:
+            spans.append(_feedback_span(index, call))
     # two export requests, like two batches
     half = len(spans) // 2
     return [
@@ -177,7 +195,46 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
     ]
 
 
-def _histogram(name: str, unit: str, bounds: list, groups: dict[tuple, list[float]]) -> dict:
+def _evaluation_attrs(index: int, call: FakeCall) -> dict:
+    return {
+        "gen_ai.evaluation.name": "user_satisfaction",
+        "gen_ai.evaluation.score.value": call.score,
+        "gen_ai.evaluation.score.label": "thumbs_up" if call.score >= 4 else "neutral",
+        "gen_ai.request.model": call.model,
+        "gen_ai.response.id": f"chatcmpl-{index}",
+        "assistant.response_id": f"resp_{index:04x}",
+        "assistant.feedback.revision": 1,
+    }
+
+
+def _feedback_span(index: int, call: FakeCall) -> dict:
+    """POST /api/feedback: its own trace, the rating as a span event (as the assistant does)."""
+    start = call.start_ns + 5 * 10**9
+    span_attrs = {"http.request.method": "POST", "http.route": "/api/feedback"}
+    if "feedback_span" in call.synthetic_on:
+        span_attrs["synthetic_request"] = "true"
+    return {
+        "traceId": f"{int(call.trace_id, 16) ^ 1:032x}",
+        "spanId": f"{0xF000 + index:016x}",
+        "name": "POST /api/feedback",
+        "kind": 2,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 2_000_000),
+        "attributes": attrs(span_attrs),
+        "events": [
+            {
+                "name": "gen_ai.evaluation.result",
+                "timeUnixNano": str(start + 1_000_000),
+                "attributes": attrs(_evaluation_attrs(index, call)),
+            }
+        ],
+        "status": {},
+    }
+
+
+def _histogram(
+    name: str, unit: str, bounds: list, groups: dict[tuple, list[float]], interval: tuple[int, int]
+) -> dict:
     points = []
     for key, values in groups.items():
         counts = [0] * (len(bounds) + 1)
@@ -186,8 +243,8 @@ def _histogram(name: str, unit: str, bounds: list, groups: dict[tuple, list[floa
         points.append(
             {
                 "attributes": attrs(dict(key)),
-                "startTimeUnixNano": str(BASE_NS),
-                "timeUnixNano": str(BASE_NS + 60 * 10**9),
+                "startTimeUnixNano": str(interval[0]),
+                "timeUnixNano": str(interval[1]),
                 "count": str(len(values)),
                 "sum": sum(values),
                 "bucketCounts": [str(c) for c in counts],
@@ -201,7 +258,26 @@ def _histogram(name: str, unit: str, bounds: list, groups: dict[tuple, list[floa
     }
 
 
-def metric_lines(calls: list[FakeCall]) -> list[dict]:
+def metric_lines(
+    calls: list[FakeCall], export_every_s: float = 60.0, exported_until_ns: int | None = None
+) -> list[dict]:
+    """Delta histograms, one export request per interval of `export_every_s` from BASE_NS (a
+    call is recorded when its chat span ends); intervals ending after `exported_until_ns` are
+    not exported yet."""
+    step = int(export_every_s * 1e9)
+    by_interval: dict[int, list[FakeCall]] = {}
+    for call in calls:
+        if not call.metric_lost:
+            by_interval.setdefault((call.end_ns - BASE_NS - 1) // step, []).append(call)
+    lines = []
+    for index in sorted(by_interval):
+        interval = (BASE_NS + index * step, BASE_NS + (index + 1) * step)
+        if exported_until_ns is None or interval[1] <= exported_until_ns:
+            lines.append(_export(by_interval[index], interval))
+    return lines
+
+
+def _export(calls: list[FakeCall], interval: tuple[int, int]) -> dict:
     duration, ttft, tokens, score = {}, {}, {}, {}
     for call in calls:
         base = (
@@ -212,7 +288,8 @@ def metric_lines(calls: list[FakeCall]) -> list[dict]:
         key = base + ((("error.type", call.error_type),) if call.error_type else ())
         duration.setdefault(key, []).append(call.chat_s)
         if not call.error_type:
-            ttft.setdefault(base, []).append(call.ttft_s)
+            recorded = call.ttft_s if call.metric_ttft_s is None else call.metric_ttft_s
+            ttft.setdefault(base, []).append(recorded)
             tokens.setdefault((*base, ("gen_ai.token.type", "input")), []).append(call.input_tokens)
             tokens.setdefault((*base, ("gen_ai.token.type", "output")), []).append(
                 call.output_tokens
@@ -220,21 +297,19 @@ def metric_lines(calls: list[FakeCall]) -> list[dict]:
         if call.score is not None:
             score.setdefault(base, []).append((call.score - 1) / 4)
     metrics = [
-        _histogram("gen_ai.client.operation.duration", "s", S_BUCKETS, duration),
-        _histogram("gen_ai.client.operation.time_to_first_chunk", "s", S_BUCKETS, ttft),
-        _histogram("gen_ai.client.token.usage", "{token}", T_BUCKETS, tokens),
-        _histogram("gen_ai.evaluation.score", "1", [0.0, 0.25, 0.5, 0.75, 1.0], score),
+        _histogram("gen_ai.client.operation.duration", "s", S_BUCKETS, duration, interval),
+        _histogram("gen_ai.client.operation.time_to_first_chunk", "s", S_BUCKETS, ttft, interval),
+        _histogram("gen_ai.client.token.usage", "{token}", T_BUCKETS, tokens, interval),
+        _histogram("gen_ai.evaluation.score", "1", [0.0, 0.25, 0.5, 0.75, 1.0], score, interval),
     ]
-    return [
-        {
-            "resourceMetrics": [
-                {
-                    **RESOURCE,
-                    "scopeMetrics": [{"scope": {"name": "assistant.genai"}, "metrics": metrics}],
-                }
-            ]
-        }
-    ]
+    return {
+        "resourceMetrics": [
+            {
+                **RESOURCE,
+                "scopeMetrics": [{"scope": {"name": "assistant.genai"}, "metrics": metrics}],
+            }
+        ]
+    }
 
 
 def log_lines(calls: list[FakeCall]) -> list[dict]:
@@ -242,25 +317,16 @@ def log_lines(calls: list[FakeCall]) -> list[dict]:
     for index, call in enumerate(calls):
         if call.score is None:
             continue
+        record_attrs = _evaluation_attrs(index, call)
+        if "record" in call.synthetic_on:
+            record_attrs["synthetic_request"] = "true"
         records.append(
             {
                 "timeUnixNano": str(call.start_ns + 5 * 10**9),
                 "eventName": "gen_ai.evaluation.result",
                 "traceId": call.trace_id,
                 "spanId": f"{index * 2 + 2:016x}",
-                "attributes": attrs(
-                    {
-                        "gen_ai.evaluation.name": "user_satisfaction",
-                        "gen_ai.evaluation.score.value": call.score,
-                        "gen_ai.evaluation.score.label": "thumbs_up"
-                        if call.score >= 4
-                        else "neutral",
-                        "gen_ai.request.model": call.model,
-                        "gen_ai.response.id": f"chatcmpl-{index}",
-                        "assistant.response_id": f"resp_{index:04x}",
-                        "assistant.feedback.revision": 1,
-                    }
-                ),
+                "attributes": attrs(record_attrs),
             }
         )
     return [
@@ -275,11 +341,12 @@ def log_lines(calls: list[FakeCall]) -> list[dict]:
     ]
 
 
-def write_archive(folder: Path, calls: list[FakeCall]) -> Path:
+def write_archive(folder: Path, calls: list[FakeCall], **metric_options) -> Path:
+    """traces/metrics/logs.jsonl; `metric_options` go to `metric_lines`."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, lines in (
         ("traces", span_lines(calls)),
-        ("metrics", metric_lines(calls)),
+        ("metrics", metric_lines(calls, **metric_options)),
         ("logs", log_lines(calls)),
     ):
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))

@@ -2,7 +2,14 @@
 
 Shared by tests/scorecard and tests/dashboards (computed once per pytest session). The client
 here measures TTFT and E2E itself and writes them in the load generator's llm-summary.json
-schema, so the client-vs-server comparison is exercised with real numbers.
+schema, with the latency the assistant added (client figure minus what the assistant's `done`
+event reported for the same request, as the load generator's `assistant_added_ms`), so the
+client-vs-server comparison is exercised with real numbers. The mock's model profiles as served
+(`GET /v1/models`) are kept for tests that check values against them.
+
+Half of the conversations are marked as simulated, as the load generator marks its own: their
+chat and feedback requests carry `synthetic_request=true` in the baggage. The other half carry
+only the run id (a person testing in a labelled run), so their ratings are real ones.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ class ClientResult:
     response_id: str | None
     error: str | None
     score: int | None = None
+    server_ttft_ms: float | None = None  # the `done` event's ttft_ms (the chat span's TTFT)
+    server_duration_ms: float | None = None  # the `done` event's duration_ms (the chat call)
+    synthetic: bool = True  # sent with synthetic_request=true (chat and feedback)
 
 
 @dataclass
@@ -55,15 +65,27 @@ class RealRun:
     spans: list[dict] = field(default_factory=list)
     points: list[dict] = field(default_factory=list)
     logs: list[dict] = field(default_factory=list)
+    profiles: dict[str, dict] = field(default_factory=dict)  # model -> the mock's mock_profile
 
 
 _CACHE: dict[str, RealRun] = {}
 
 
+def is_synthetic(index: int) -> bool:
+    """Rounds of requests 0-1, 4-5 simulated, 2-3, 6-7 real: every model has both, rated."""
+    return (index // len(MODELS)) % 4 < 2
+
+
 def _chat(url: str, index: int, model: str) -> ClientResult:
     session = f"scorecard-{index:04d}"
+    synthetic = is_synthetic(index)
+    baggage = (
+        f"synthetic_request=true,loadgen.run_id={RUN_ID}"
+        if synthetic
+        else f"loadgen.run_id={RUN_ID}"
+    )
     start = time.time()
-    ttft = response_id = error = None
+    ttft = response_id = error = done = None
     event = ""
     with requests.post(
         f"{url}/api/chat",
@@ -72,10 +94,7 @@ def _chat(url: str, index: int, model: str) -> ClientResult:
             "model": model,
             "max_tokens": MAX_TOKENS,
         },
-        headers={
-            "X-Session-Id": session,
-            "baggage": f"synthetic_request=true,loadgen.run_id={RUN_ID}",
-        },
+        headers={"X-Session-Id": session, "baggage": baggage},
         stream=True,
         timeout=60,
     ) as response:
@@ -91,13 +110,22 @@ def _chat(url: str, index: int, model: str) -> ClientResult:
                     ttft = time.time() - start
                 elif event == "error":
                     error = data["type"]
+                elif event == "done":
+                    done = data
     result = ClientResult(index, model, start, time.time(), ttft, response_id, error)
+    result.synthetic = synthetic
+    if done is not None:
+        result.server_ttft_ms = done.get("ttft_ms")
+        result.server_duration_ms = done.get("duration_ms")
     if error is None and response_id and (index // len(MODELS)) % 2 == 0:
         result.score = index % 5 + 1
+        headers = {"X-Session-Id": session}
+        if synthetic:  # as the load generator sends its ratings
+            headers["baggage"] = baggage
         feedback = requests.post(
             f"{url}/api/feedback",
             json={"response_id": response_id, "score": result.score},
-            headers={"X-Session-Id": session},
+            headers=headers,
             timeout=10,
         )
         assert feedback.status_code == 204, feedback.text
@@ -113,6 +141,22 @@ def _distribution(values: list[float]) -> dict:
     return {"count": len(values), "p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
 
 
+def _full_distribution(values: list[float]) -> dict:
+    """The load generator's distribution: count, p50/p90/p95/p99, mean, min, max."""
+    if not values:
+        return dict.fromkeys(("p50", "p90", "p95", "p99", "mean", "min", "max"), None) | {
+            "count": 0
+        }
+    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else None
+    return {
+        "count": len(values),
+        **{f"p{p}": cuts[p - 1] if cuts else values[0] for p in (50, 90, 95, 99)},
+        "mean": statistics.fmean(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
 def write_client_summary(path: Path, results: list[ClientResult]) -> Path:
     """The client's view in the load generator's llm-summary.json schema (the fields we read)."""
     models = {}
@@ -124,6 +168,22 @@ def write_client_summary(path: Path, results: list[ClientResult]) -> Path:
             "failed": len(mine) - len(good),
             "ttft_ms": _distribution([r.ttft_s * 1000 for r in good if r.ttft_s is not None]),
             "e2e_ms": _distribution([(r.end_s - r.start_s) * 1000 for r in good]),
+            "assistant_added_ms": {
+                "ttft": _full_distribution(
+                    [
+                        r.ttft_s * 1000 - r.server_ttft_ms
+                        for r in good
+                        if r.ttft_s is not None and r.server_ttft_ms is not None
+                    ]
+                ),
+                "e2e": _full_distribution(
+                    [
+                        (r.end_s - r.start_s) * 1000 - r.server_duration_ms
+                        for r in good
+                        if r.server_duration_ms is not None
+                    ]
+                ),
+            },
         }
     path.write_text(
         json.dumps(
@@ -157,6 +217,13 @@ def real_run(root: Path) -> RealRun:
         start_collector(root) as collector,
     ):
         mock.set_faults(FAULTS)
+        served = requests.get(
+            f"{mock.base_url}/models",
+            headers={"Authorization": f"Bearer {mock.api_key}"},
+            timeout=10,
+        )
+        served.raise_for_status()
+        profiles = {m["id"]: m.get("mock_profile") or {} for m in served.json()["data"]}
         env = {"ASSISTANT_LLM_MAX_RETRIES": "0"}
         with start_assistant(root, mock.base_url, otlp=collector.otlp_http, env=env) as assistant:
             with ThreadPoolExecutor(CONCURRENCY) as pool:
@@ -193,6 +260,7 @@ def real_run(root: Path) -> RealRun:
         spans=[s for d in _docs(archive, "traces") for s in spans_from_otlp(d)],
         points=[p for d in _docs(archive, "metrics") for p in metric_points_from_otlp(d)],
         logs=[r for d in _docs(archive, "logs") for r in log_records_from_otlp(d)],
+        profiles=profiles,
     )
     _CACHE["run"] = run
     return run

@@ -91,11 +91,33 @@ def test_scorecard_reads_the_real_loadgen_summary(loadgen_run):
             assert rows[("TTFT", p)]["client_ms"] == pytest.approx(client["ttft_ms"][p])
         # the user waits at least as long as the server span lasts (minus clock noise)
         assert rows[("E2E", "p50")]["client_ms"] >= rows[("E2E", "p50")]["server_ms"] - 20
+        # the latency the assistant added, as the load generator measured it (when it does)
+        added = client.get("assistant_added_ms") or {}
+        if (added.get("ttft") or {}).get("count"):
+            assert entry["assistant_added"]["measured"] is True
+            for figure in ("ttft", "e2e"):
+                got = entry["assistant_added"]["client"][figure]
+                assert got == {
+                    k: pytest.approx(v) if v is not None else None
+                    for k, v in (added[figure].items())
+                }
+            limit = report["assistant_added"]["limit_ms"]
+            assert entry["assistant_added"]["flagged"] == (added["ttft"]["p99"] > limit)
+        else:
+            assert entry["assistant_added"]["measured"] is False
+            assert "not measured" in entry["assistant_added"]["text"]
         assert entry["satisfaction"]["count"] == client["feedback"]["count"]
+        # every rating of the load generator is simulated (synthetic_request=true), none real
+        assert entry["satisfaction"]["synthetic"]["count"] == client["feedback"]["count"]
+        assert entry["satisfaction"]["real"]["count"] == 0
         if client["feedback"]["count"]:
             # the loadgen's mean of 1-5 scores, normalised like the scorecard's
             mean = (client["feedback"]["mean_score"] - 1) / 4
             assert entry["satisfaction"]["mean"] == pytest.approx(mean, abs=0.001)
+            assert entry["satisfaction"]["synthetic"]["mean"] == pytest.approx(mean, abs=0.001)
+    assert summary["metadata"]["simulated_ratings"]["simulated"] is True
+    assert report["ratings"]["synthetic"] == summary["overall"]["feedback"]["count"] > 0
+    assert report["ratings"]["real"] == 0
     html = (root / "out" / "scorecard.html").read_text()
     assert "Client (load generator) vs server (telemetry)" in html
 

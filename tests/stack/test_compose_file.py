@@ -183,6 +183,11 @@ SHOW_BACKEND = (
     "from assistant.config import load_config; c = load_config(); "
     "print(c.openai_base_url, c.openai_api_key)"
 )
+LOADGEN_SRC = ROOT / "services" / "loadgen" / "src"
+SHOW_RATINGS = (
+    "from loadgen.config import load_config; c = load_config(); "
+    "print(c.llm_backend, c.feedback_rate)"
+)
 
 
 def resolved_environment(service: str, env: dict[str, str]) -> dict[str, str]:
@@ -202,25 +207,39 @@ def resolved_environment(service: str, env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("env", "backend", "autostart"),
+    ("env", "backend", "autostart", "ratings"),
     [
-        ({}, "http://mock-llm:8000/v1 unused", ""),
-        ({"MOCK_LLM_API_KEY": "sk-lab"}, "http://mock-llm:8000/v1 sk-lab", ""),
-        ({"OPENAI_API_KEY": "sk-real"}, "https://api.openai.com/v1 sk-real", "false"),
+        ({}, "http://mock-llm:8000/v1 unused", "", "mock 0.3"),
+        ({"MOCK_LLM_API_KEY": "sk-lab"}, "http://mock-llm:8000/v1 sk-lab", "", "mock 0.3"),
+        (
+            {"OPENAI_API_KEY": "sk-real"},
+            "https://api.openai.com/v1 sk-real",
+            "false",
+            "https://api.openai.com/v1 0.0",
+        ),
         (
             {"OPENAI_API_KEY": "sk-real", "LOADGEN_AUTOSTART": "true"},
             "https://api.openai.com/v1 sk-real",
             "true",
+            "https://api.openai.com/v1 0.0",
+        ),
+        (
+            {"OPENAI_API_KEY": "sk-real", "LOADGEN_FEEDBACK_RATE": "0.2"},
+            "https://api.openai.com/v1 sk-real",
+            "false",
+            "https://api.openai.com/v1 0.2",
         ),
         (
             {"OPENAI_BASE_URL": "http://vllm:8000/v1"},
             "http://vllm:8000/v1 unused",
             "",
+            "http://vllm:8000/v1 0.0",
         ),
     ],
 )
-def test_openai_api_key_alone_switches_to_the_real_api(env, backend, autostart):
-    """Mock by default; OPENAI_API_KEY alone -> api.openai.com and no paid demo load at start."""
+def test_openai_api_key_alone_switches_to_the_real_api(env, backend, autostart, ratings):
+    """Mock by default; OPENAI_API_KEY alone -> api.openai.com, no paid demo load at start and no
+    simulated ratings of the real model (unless LOADGEN_FEEDBACK_RATE is set)."""
     assistant = resolved_environment("assistant", env)
     shown = subprocess.run(
         [service_python("assistant"), "-c", SHOW_BACKEND],
@@ -229,4 +248,12 @@ def test_openai_api_key_alone_switches_to_the_real_api(env, backend, autostart):
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split("\n")[0] == backend
-    assert resolved_environment("loadgen", env)["LOADGEN_AUTOSTART"] == autostart
+    loadgen = resolved_environment("loadgen", env)
+    assert loadgen["LOADGEN_AUTOSTART"] == autostart
+    shown = subprocess.run(
+        [service_python("loadgen"), "-c", SHOW_RATINGS],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(LOADGEN_SRC), **loadgen},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == ratings

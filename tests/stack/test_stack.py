@@ -48,6 +48,7 @@ from harness.collector import (
 from harness.fake_splunk import FakeSplunkClient
 from harness.prereq import ROOT
 from harness.procs import kernel_status, process_tree
+from harness.reconcile import Reconciliation, check_models, join, markdown_table
 from harness.stack import FAKE_SPLUNK_OVERRIDE, KEEP_IMAGES, Stack, process_alive
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(2400)]
@@ -520,6 +521,32 @@ def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
         assert metric_totals == span_totals, "token usage: metrics (left) vs spans (right)"
     durations = archive_metric_points(archive, "gen_ai.client.operation.duration")
     assert {p["attributes"]["gen_ai.request.model"] for p in durations} >= set(expected)
+
+
+def test_every_request_agrees_across_the_layers_in_the_stack(default_stack: Stack, load_run):
+    """The reconciliation of tests/reconciliation on the containers: for every request of the load
+    run, the mock's ground truth (its admin API on the published port), the chat span and the
+    loadgen container's client figures agree (tests/harness/reconcile.py has the tolerances).
+    Per model the span TTFT p50 is checked against the mock's scheduled p50: the shipped profiles'
+    jitter (about 16 %) over a few requests per model is too wide to compare with the profile
+    itself. The histograms are checked at process level: the stack's archive also holds the demo
+    load's points, which a delta interval can mix with the run's."""
+    samples = [s for s in read_samples(load_run["folder"]) if s["error_kind"] is None]
+    mock_log = requests.get(
+        f"{default_stack.url('MOCK_LLM_PORT')}/admin/requests", timeout=10
+    ).json()["requests"]
+    traces = {s["trace_id"] for s in samples}
+
+    def joined() -> Reconciliation | None:
+        spans = archive_spans(default_stack.telemetry / "archive")
+        found = {s["trace_id"] for s in spans if s["name"].startswith("chat ")}
+        return join(samples, spans, mock_log) if traces <= found else None
+
+    result = wait_until(joined, timeout=60, interval=1)
+    check_models(result, points=None, profiles=None)
+    print("\n" + markdown_table(result.table))
+    assert len(result.joined) == len(samples) == LOAD_USERS * LOAD_REQUESTS_PER_USER
+    assert result.violations == [], "\n".join(result.violations[:40])
 
 
 # --- 5. from the host: a chat and the UI ---

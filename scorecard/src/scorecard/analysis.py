@@ -5,18 +5,32 @@ Definitions (also in the README):
 - Success: the span's status is not ERROR and it has no `error.type`.
 - E2E latency: duration of the trace's SERVER span (POST /api/chat, ended when the stream
   closed), i.e. what the user waited; falls back to the chat span when no server span exists.
-  LLM-call latency: duration of the chat span. TTFT: `gen_ai.response.time_to_first_chunk`.
+  LLM-call latency: duration of the chat span. TTFT: `gen_ai.response.time_to_first_chunk`,
+  from the LLM request to the first chunk that carries output (content, refusal, reasoning or
+  a tool-call delta; a role-only or empty chunk does not count).
   Latency percentiles use successful requests only (a fast failure is not a fast answer).
-- Output tokens/s (per request): output_tokens / chat duration. Not the decode rate after the
-  first token: the span's time to first chunk counts a role-only first chunk, which arrives
-  long before the first content, so (tokens - 1) / (duration - TTFT) would be distorted.
+- Output tokens/s (per request): output_tokens / chat duration: the rate a caller gets, the
+  wait for the first token included. Not the decode rate (tokens - 1) / (duration - TTFT), the
+  load generator's 1 / TPOT, which leaves the time to first token out and is undefined for
+  one-token answers.
 - Cost per 1k requests: (sum input tokens x input price + sum output tokens x output price)
   / requests x 1000, failures included (they cost nothing unless usage was returned).
+- Client vs server: the summary's TTFT/E2E p50/p90/p99 vs the spans', flagged when
+  |client - server| > max(--tolerance-ms, --tolerance-pct of server), by default
+  max(50 ms, 10 %). The span-vs-metric consistency rows and the latency the assistant added
+  are defined in checks.py.
 - Satisfaction: `gen_ai.evaluation.result` events (span events or log records) named
   `user_satisfaction`, one per response (the latest), normalised to 0-1: values on a 1-5
   scale (any value above 1 seen) -> (v - 1) / 4, values in 0-1 kept; without a value the
   label thumbs_up/down -> 1/0. 95 % interval: Wilson
   for 0/1 scores, Student-t otherwise.
+  A rating is synthetic (simulated by the load generator) when the event, the span carrying
+  it (the feedback request's), the rated chat span or that chat's SERVER span has
+  `synthetic_request=true` (baggage the assistant copies onto them); every other rating is
+  real. Real and synthetic ratings are reported apart (count, mean, 95 % interval each);
+  simulated ratings reflect only latency, errors, truncation and the load generator's content
+  heuristic, never answer quality. The `satisfaction` figures themselves (and the metric
+  mean: the histogram has no such marker) cover both.
 """
 
 from __future__ import annotations
@@ -27,31 +41,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import stats
+from . import checks, stats
 from .config import Settings
 from .errors import EXIT_NO_DATA, ScorecardError
 from .loadgen import PERCENTILES, LoadgenSummary
+from .names import (
+    APP_RESPONSE_ID,
+    DURATION_METRIC,
+    ERROR_TYPE,
+    EVALUATION_EVENT,
+    EVALUATION_NAME,
+    INPUT_TOKENS,
+    MODEL,
+    OUTPUT_TOKENS,
+    RESPONSE_ID,
+    RESPONSE_MODEL,
+    REVISION,
+    SATISFACTION,
+    SCORE_LABEL,
+    SCORE_METRIC,
+    SCORE_VALUE,
+    SYNTHETIC,
+    TOKEN_METRIC,
+    TOKEN_TYPE,
+    TTFT,
+    TTFT_METRIC,
+)
 from .otlp import Archive, LogRecord, MetricPoint, Span
 from .prices import PriceTable
 
-MODEL = "gen_ai.request.model"
-RESPONSE_MODEL = "gen_ai.response.model"
-ERROR_TYPE = "error.type"
-TTFT = "gen_ai.response.time_to_first_chunk"
-INPUT_TOKENS = "gen_ai.usage.input_tokens"
-OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-RESPONSE_ID = "gen_ai.response.id"
-EVALUATION_EVENT = "gen_ai.evaluation.result"
-EVALUATION_NAME = "gen_ai.evaluation.name"
-SCORE_VALUE = "gen_ai.evaluation.score.value"
-SCORE_LABEL = "gen_ai.evaluation.score.label"
-SATISFACTION = "user_satisfaction"
-APP_RESPONSE_ID = "assistant.response_id"
-REVISION = "assistant.feedback.revision"
-DURATION_METRIC = "gen_ai.client.operation.duration"
-TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
-TOKEN_METRIC = "gen_ai.client.token.usage"
-SCORE_METRIC = "gen_ai.evaluation.score"
 RUN_ID_KEY = re.compile(r"(^|[._])(load[._]?)?run[._]?id$", re.IGNORECASE)
 SUMMARY_WINDOW_MARGIN_S = 2.0
 METRIC_GRACE_S = 90.0  # a delta point is exported up to one export interval after the call
@@ -346,7 +364,7 @@ def metric_figures(points: list[MetricPoint], models: list[str]) -> dict[str, di
             continue
         if point.name in (DURATION_METRIC, TTFT_METRIC) and ERROR_TYPE in point.attributes:
             continue
-        variant = str(point.attributes.get("gen_ai.token.type") or "")
+        variant = str(point.attributes.get(TOKEN_TYPE) or "")
         merged[(model, point.name, variant)].add(point)
     figures: dict[str, dict[str, Any]] = {}
     for model in models:
@@ -387,6 +405,19 @@ class Rating:
     value: float | None
     label: str | None
     time_ns: int
+    synthetic: bool = False
+
+
+SIMULATED_MEANING = (
+    "simulated by the load generator (synthetic_request=true): its ratings follow only what a "
+    "simulated user can observe (errors, TTFT and E2E against the SLOs, truncation, and the "
+    "share of the question's content words the answer mentions), not answer quality"
+)
+
+
+def is_synthetic(attrs: dict[str, Any] | None) -> bool:
+    value = (attrs or {}).get(SYNTHETIC)
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def _evaluation(attrs: dict[str, Any]) -> tuple[float | None, str | None] | None:
@@ -406,7 +437,8 @@ def collect_ratings(archive: Archive, calls: list[Call]) -> list[Rating]:
 
     The assistant emits each rating twice (a log record parented on the chat span and an event
     on the feedback request's span) and a user may rate again: one rating per response is
-    kept, the latest (highest `assistant.feedback.revision`, then latest time).
+    kept, the latest (highest `assistant.feedback.revision`, then latest time). It is synthetic
+    when any copy, the span carrying it, or the rated chat (or its SERVER span) is marked.
     """
     by_response = {
         str(c.span.attributes[RESPONSE_ID]): c for c in calls if c.span.attributes.get(RESPONSE_ID)
@@ -414,8 +446,15 @@ def collect_ratings(archive: Archive, calls: list[Call]) -> list[Rating]:
     by_span = {c.span.span_id: c for c in calls}
     selected_traces = {c.span.trace_id for c in calls}
     latest: dict[Any, tuple[tuple, Rating]] = {}
+    synthetic: dict[Any, bool] = {}
 
-    def consider(attrs: dict[str, Any], time_ns: int, span_id: str, trace_id: str) -> None:
+    def consider(
+        attrs: dict[str, Any],
+        time_ns: int,
+        span_id: str,
+        trace_id: str,
+        carrier: dict[str, Any] | None = None,
+    ) -> None:
         parsed = _evaluation(attrs)
         if parsed is None:
             return
@@ -427,6 +466,18 @@ def collect_ratings(archive: Archive, calls: list[Call]) -> list[Rating]:
         else:
             return
         key = attrs.get(APP_RESPONSE_ID) or attrs.get(RESPONSE_ID) or (span_id, time_ns)
+        marked = (
+            is_synthetic(attrs)
+            or is_synthetic(carrier)
+            or (
+                call is not None
+                and (
+                    is_synthetic(call.span.attributes)
+                    or (call.server is not None and is_synthetic(call.server.attributes))
+                )
+            )
+        )
+        synthetic[key] = synthetic.get(key, False) or marked
         revision = attrs.get(REVISION) if isinstance(attrs.get(REVISION), int) else 0
         order = (revision, time_ns)
         if key not in latest or order > latest[key][0]:
@@ -436,11 +487,21 @@ def collect_ratings(archive: Archive, calls: list[Call]) -> list[Rating]:
     for span in archive.spans:
         for event in span.events:
             if event["name"] == EVALUATION_EVENT:
-                consider(event["attributes"], event["time_ns"], span.span_id, span.trace_id)
+                consider(
+                    event["attributes"],
+                    event["time_ns"],
+                    span.span_id,
+                    span.trace_id,
+                    span.attributes,
+                )
     for record in archive.logs:
         if _is_evaluation_record(record):
             consider(record.attributes, record.time_ns, record.span_id, record.trace_id)
-    return [rating for _, rating in latest.values()]
+    ratings = []
+    for key, (_, rating) in latest.items():
+        rating.synthetic = synthetic[key]
+        ratings.append(rating)
+    return ratings
 
 
 def _is_evaluation_record(record: LogRecord) -> bool:
@@ -467,6 +528,20 @@ def satisfaction(ratings: list[Rating], one_to_five: bool) -> dict[str, Any]:
         "ci_low": max(0.0, interval[0]) if interval else None,
         "ci_high": min(1.0, interval[1]) if interval else None,
         "interval": "Wilson 95%" if binary else "Student-t 95%",
+    }
+
+
+def satisfaction_split(ratings: list[Rating], one_to_five: bool) -> dict[str, Any]:
+    """All ratings (the top-level figures), and real and synthetic ones apart."""
+    return {
+        **satisfaction(ratings, one_to_five),
+        "scope": "all ratings, real and simulated",
+        "real": satisfaction([r for r in ratings if not r.synthetic], one_to_five),
+        "synthetic": {
+            **satisfaction([r for r in ratings if r.synthetic], one_to_five),
+            "simulated": True,
+        },
+        "used_in_ranking": None,  # set by the ranking: "real", "simulated" or None
     }
 
 
@@ -597,7 +672,7 @@ def analyse(
                 {"input": price.input_per_mtok, "output": price.output_per_mtok} if price else None
             ),
             "cost_per_1k_requests_usd": cost,
-            "satisfaction": satisfaction(model_ratings, one_to_five),
+            "satisfaction": satisfaction_split(model_ratings, one_to_five),
             "metrics": metrics[model],
             "client": None,
             "client_vs_server": [],
@@ -605,10 +680,15 @@ def analyse(
         }
         if price is None:
             entry["notes"].append(f"no price for {model} in the price table: cost unknown")
+        client = None
+        summary_note = "no load generator summary of this run was given (--loadgen-summary)"
+        if summary is not None and not selection.summary_matches:
+            summary_note = "the load generator summary is not of this run"
         if summary is not None and selection.summary_matches:
             client = summary.models.get(model)
             if client is None:
-                entry["notes"].append("the load generator summary has no entry for this model")
+                summary_note = "the load generator summary has no entry for this model"
+                entry["notes"].append(summary_note)
             else:
                 entry["client"] = {
                     "requests": client.requests,
@@ -619,6 +699,9 @@ def analyse(
                 entry["client_vs_server"] = _compare(
                     client.ttft_ms, entry["ttft_ms"], settings, "TTFT"
                 ) + _compare(client.e2e_ms, entry["e2e_ms"], settings, "E2E")
+        entry["assistant_added"] = checks.assistant_added(
+            calls, client, summary_note, settings.max_added_ttft_ms
+        )
         result[model] = entry
         samples[model] = {
             "e2e_ms": [v * 1000 for v in e2e],
@@ -637,7 +720,22 @@ def analyse(
             "notes": selection.notes,
         },
         "ratings_scale": "1-5" if one_to_five else "0-1",
+        "ratings": {
+            "real": sum(e["satisfaction"]["real"]["count"] for e in result.values()),
+            "synthetic": sum(e["satisfaction"]["synthetic"]["count"] for e in result.values()),
+            "synthetic_when": "synthetic_request=true on the evaluation event, the span carrying "
+            "it, the rated chat span or its SERVER span",
+            "simulated_meaning": SIMULATED_MEANING,
+        },
         "models": result,
         "errors_over_time": errors_over_time(selection.calls, selection.start_s, selection.end_s),
+        "consistency": checks.consistency(
+            [span for span in archive.spans if is_chat_span(span)],
+            selection.calls,
+            points,
+            archive.points,
+            models,
+        ),
+        "assistant_added": checks.added_overview(result, settings.max_added_ttft_ms),
     }
     return body, samples

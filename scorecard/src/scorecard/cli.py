@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import analysis, ranking, render
+from . import analysis, checks, ranking, render
 from .config import Settings, parse_settings
-from .errors import EXIT_BAD_INPUT, ScorecardError
+from .errors import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, ScorecardError
 from .loadgen import read_summary
 from .otlp import read_archive
 from .prices import load_prices
@@ -48,15 +48,23 @@ def build(settings: Settings) -> tuple[dict[str, Any], dict[str, dict[str, list[
             "error_rate": settings.slo.error_rate,
         },
         "tolerance": {"pct": settings.tolerance_pct, "ms": settings.tolerance_ms},
+        "client_vs_server_meaning": checks.CLIENT_VS_SERVER_MEANING,
         "min_requests": settings.min_requests,
         "min_ratings": settings.min_ratings,
         "prices": {"as_of": prices.as_of, "source": prices.source},
         "ratings_scale": body["ratings_scale"],
+        "ratings": {**body["ratings"], "ranking_basis": ranked["satisfaction_basis"]},
         "models": body["models"],
         "ranking": ranked,
         "errors_over_time": body["errors_over_time"],
-        "method": {"analysis": (analysis.__doc__ or "").strip()},
+        "consistency": body["consistency"],
+        "assistant_added": body["assistant_added"],
+        "method": {
+            "analysis": (analysis.__doc__ or "").strip(),
+            "checks": (checks.__doc__ or "").strip(),
+        },
     }
+    doc["checks"] = checks.gate(doc, settings.strict)
     return doc, samples
 
 
@@ -95,9 +103,21 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     for warning in doc["input"]["warnings"] + doc["selection"]["notes"]:
         print(f"scorecard: warning: {warning}", file=sys.stderr)
+    for note in doc["consistency"]["notes"]:
+        print(f"scorecard: note: {note}", file=sys.stderr)
     print(doc["ranking"]["verdict"])
     for path in paths:
         print(f"wrote {path}")
+    gate = doc["checks"]
+    if settings.strict and not gate["passed"]:
+        print(
+            f"scorecard: strict: {len(gate['failures'])} check(s) disagree "
+            f"(exit {EXIT_CHECKS_FAILED}); do not trust this run's telemetry until they agree:",
+            file=sys.stderr,
+        )
+        for failure in gate["failures"]:
+            print(f"scorecard: strict:   {failure}", file=sys.stderr)
+        return EXIT_CHECKS_FAILED
     return 0
 
 

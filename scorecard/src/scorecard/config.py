@@ -40,6 +40,8 @@ class Settings:
     min_requests: int
     min_ratings: int
     skip_corrupt: bool
+    strict: bool = False
+    max_added_ttft_ms: float = 50.0
 
 
 def parse_time(text: str, flag: str, now: datetime | None = None) -> float:
@@ -91,6 +93,10 @@ def parse_weights(text: str) -> dict[str, float]:
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _float(value: str, name: str, low: float = 0.0, high: float = math.inf) -> float:
@@ -161,13 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--tolerance-pct",
-        default=_env("SCORECARD_TOLERANCE_PCT", "25"),
-        help="client vs server disagreement tolerance, percent (default 25)",
+        default=_env("SCORECARD_TOLERANCE_PCT", "10"),
+        help="client vs server disagreement tolerance, percent of the server figure (default 10)",
     )
     add(
         "--tolerance-ms",
-        default=_env("SCORECARD_TOLERANCE_MS", "100"),
-        help="client vs server disagreement tolerance floor, ms (default 100)",
+        default=_env("SCORECARD_TOLERANCE_MS", "50"),
+        help="client vs server disagreement tolerance floor, ms (default 50)",
+    )
+    add(
+        "--max-added-ttft-ms",
+        default=_env("SCORECARD_MAX_ADDED_TTFT_MS", "50"),
+        help="a model's TTFT p99 added by the assistant (client TTFT - assistant TTFT, from the "
+        "load generator summary) above this = the run measured the assistant, not the model "
+        "(env SCORECARD_MAX_ADDED_TTFT_MS; default 50)",
     )
     add(
         "--min-requests",
@@ -183,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-corrupt",
         action="store_true",
         help="skip corrupt archive lines (with a warning) instead of failing",
+    )
+    add(
+        "--strict",
+        action="store_true",
+        default=_flag("SCORECARD_STRICT"),
+        help="after writing the reports, exit 5 if a client-vs-server row or a consistency "
+        "check disagrees (env SCORECARD_STRICT=1)",
     )
     return parser
 
@@ -214,4 +234,6 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         min_requests=min_requests,
         min_ratings=min_ratings,
         skip_corrupt=args.skip_corrupt,
+        strict=args.strict,
+        max_added_ttft_ms=_float(args.max_added_ttft_ms, "--max-added-ttft-ms"),
     )

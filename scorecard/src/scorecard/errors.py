@@ -5,6 +5,9 @@ from __future__ import annotations
 EXIT_USAGE = 2
 EXIT_NO_DATA = 3
 EXIT_BAD_INPUT = 4
+# --strict only, after the reports are written: a client-vs-server row or a consistency check
+# (the same figure in spans and metrics) disagrees, so this run's telemetry is not to be trusted.
+EXIT_CHECKS_FAILED = 5
 
 
 class ScorecardError(Exception):

@@ -1,7 +1,10 @@
 """Read the load generator's `llm-summary.json` (client-side view), tolerant of its layout.
 
 Only what the scorecard compares is extracted: per model, TTFT and E2E percentiles in
-milliseconds, request counts, the run id and the run's start/end times.
+milliseconds, request counts, the latency the assistant added (`assistant_added_ms`: client TTFT
+minus the assistant-reported TTFT of the same request, client E2E minus the assistant's chat
+duration; only against the assistant, and only in newer summaries), the run id and the run's
+start/end times.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 from .errors import EXIT_BAD_INPUT, ScorecardError
 
 PERCENTILES = ("p50", "p90", "p99")
+DISTRIBUTION_KEYS = ("count", "p50", "p90", "p95", "p99", "mean", "min", "max")
+ADDED_KEYS = ("assistant_added_ms", "assistant_added")
 KNOWN_SCHEMA = "loadgen.llm-summary/1"
 _MODEL_CONTAINERS = ("models", "per_model", "by_model")
 _RUN_ID_KEYS = ("run_id", "load_run_id", "runId")
@@ -36,6 +41,9 @@ class ClientModel:
     failed: int | None = None
     ttft_ms: dict[str, float] = field(default_factory=dict)
     e2e_ms: dict[str, float] = field(default_factory=dict)
+    # {"ttft": {count, p50, ..., max}, "e2e": {...}} in ms; None = not measured (openai target,
+    # older summary)
+    added_ms: dict[str, dict[str, float | int | None]] | None = None
 
 
 @dataclass
@@ -79,6 +87,41 @@ def _percentiles(block: Any) -> dict[str, float]:
                 found[name] = float(value) * scale
                 break
     return found
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _distribution(block: Any) -> dict[str, float | int | None] | None:
+    """{count, p50, p90, p95, p99, mean, min, max} in ms (`_ms`/`_s` suffixes accepted); None
+    when the block holds no value at all (count 0 or missing percentiles = not measured)."""
+    if not isinstance(block, dict):
+        return None
+    found: dict[str, float | int | None] = {}
+    for name in DISTRIBUTION_KEYS:
+        value = None
+        for key, scale in ((name, 1.0), (f"{name}_ms", 1.0), (f"{name}_s", 1000.0)):
+            number = _number(block.get(key))
+            if number is not None:
+                value = number if name == "count" else number * scale
+                break
+        found[name] = int(value) if name == "count" and value is not None else value
+    if not found["count"] or found["p99"] is None:
+        return None
+    return found
+
+
+def _added(entry: dict) -> dict[str, dict[str, float | int | None]] | None:
+    block = _first(entry, ADDED_KEYS)
+    if not isinstance(block, dict):
+        return None
+    added = {
+        name: dist
+        for name in ("ttft", "e2e")
+        if (dist := _distribution(block.get(name) or block.get(f"{name}_ms"))) is not None
+    }
+    return added or None
 
 
 def _metric_block(entry: dict, name: str) -> Any:
@@ -150,6 +193,7 @@ def read_summary(path: Path) -> LoadgenSummary:
             failed=_count(entry, "failed", "errors", "failures"),
             ttft_ms=_percentiles(_metric_block(entry, "ttft")),
             e2e_ms=_percentiles(_metric_block(entry, "e2e")),
+            added_ms=_added(entry),
         )
         for model, entry in entries.items()
         if model.lower() not in ("overall", "all", "total", "aggregated")

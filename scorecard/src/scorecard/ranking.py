@@ -4,23 +4,61 @@ Score (0-1, higher is better) = sum(weight x component) / sum(weights), where, a
 models that meet the SLOs and have enough data:
 - latency component = best E2E p90 / this model's E2E p90 (1.0 for the fastest),
 - cost component = cheapest cost per 1k requests / this model's (1.0 for the cheapest),
-- satisfaction component = this model's mean satisfaction / the best mean.
-The TTFT SLO is judged on the client-side TTFT p90 (first content the user sees) when a load
-generator summary of the same run is given, else on the server-side span attribute, which
-counts the first chunk of any kind (a role-only chunk included) and can be much earlier.
+- satisfaction component = this model's mean satisfaction / the best mean, from real users'
+  ratings when at least one of these models has --min-ratings of them, else from the load
+  generator's simulated ratings (synthetic_request=true), never a mix of both; a ranking on
+  simulated ratings says so in its verdict: they reflect only latency, errors, truncation and
+  a content heuristic, not answer quality.
+The TTFT SLO is judged on the client-side TTFT p90 (the first content the user sees, the
+assistant and the network included) when a load generator summary of the same run is given,
+else on the span attribute (the LLM's first output-bearing chunk as the assistant saw it).
+When the assistant added more than --max-added-ttft-ms to a model's TTFT p99, the verdict
+says first that the run measured the assistant, not the models.
 Ratios keep the score scale-free: a model twice as slow as the best scores 0.5 on latency.
-A component without data (no price, or fewer ratings than --min-ratings) counts as a neutral
-0.5 and is named in the reasons. Scores closer than CLOSE_CALL are called too close to decide.
+A component without data (no price, or fewer ratings of the chosen kind than --min-ratings)
+counts as a neutral 0.5 and is named in the reasons. Scores closer than CLOSE_CALL are called
+too close to decide.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import checks
 from .config import Settings
 
 CLOSE_CALL = 0.05
 NEUTRAL = 0.5
+SIMULATED_CAVEAT = (
+    "simulated ratings reflect only latency, errors, truncation and a content heuristic (the "
+    "share of the question's words the answer mentions), not answer quality"
+)
+
+
+def satisfaction_basis(
+    models: dict[str, dict[str, Any]], candidates: list[str], min_ratings: int
+) -> dict[str, Any]:
+    """Which ratings the satisfaction component uses: "real" when any candidate has
+    `min_ratings` real ones, else "simulated" when any has that many simulated ones, else None."""
+    kind, block, enough = None, None, []
+    for option, name in (("real", "real"), ("simulated", "synthetic")):
+        have = [m for m in candidates if models[m]["satisfaction"][name]["count"] >= min_ratings]
+        if have:
+            kind, block, enough = option, name, have
+            break
+    if kind == "real":
+        text = (
+            f"satisfaction from real users' ratings ({len(enough)} of {len(candidates)} ranked "
+            f"model(s) have at least {min_ratings}); simulated ratings are not used"
+        )
+    elif kind == "simulated":
+        text = (
+            f"satisfaction from SIMULATED ratings: no ranked model has {min_ratings} real "
+            f"ratings; {SIMULATED_CAVEAT}"
+        )
+    else:
+        text = f"no ranked model has {min_ratings} ratings: satisfaction is neutral for all"
+    return {"ratings": kind, "block": block, "models": enough, "text": text}
 
 
 def _slo_checks(entry: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
@@ -88,12 +126,14 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
 
     latency = {m: models[m]["e2e_ms"]["p90"] for m in candidates}
     cost = {m: models[m]["cost_per_1k_requests_usd"] for m in candidates}
+    basis = satisfaction_basis(models, candidates, settings.min_ratings)
+    block = basis["block"]
     satisfied = {
-        m: models[m]["satisfaction"]["mean"]
-        if models[m]["satisfaction"]["count"] >= settings.min_ratings
-        else None
+        m: models[m]["satisfaction"][block]["mean"] if m in basis["models"] else None
         for m in candidates
     }
+    for m in basis["models"]:
+        models[m]["satisfaction"]["used_in_ranking"] = basis["ratings"]
     best_latency, best_cost, best_satisfaction = (
         best(latency, True),
         best(cost, True),
@@ -104,11 +144,23 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
     for model in candidates:
         reasons = []
         components = {}
-        ratings = models[model]["satisfaction"]["count"]
+        sat = models[model]["satisfaction"]
+        real, simulated = sat["real"]["count"], sat["synthetic"]["count"]
+        if basis["ratings"] == "real":
+            few = f"{real} real rating(s), fewer than the {settings.min_ratings} needed" + (
+                f" (its {simulated} simulated rating(s) are not used)" if simulated else ""
+            )
+        elif basis["ratings"] == "simulated":
+            few = f"{simulated} simulated rating(s), fewer than the {settings.min_ratings} needed"
+        else:
+            few = (
+                f"{real} real and {simulated} simulated rating(s), fewer than the "
+                f"{settings.min_ratings} needed"
+            )
         missing = {
             "latency": "no latency data",
             "cost": "no price for this model",
-            "satisfaction": f"{ratings} rating(s), fewer than the {settings.min_ratings} needed",
+            "satisfaction": few,
         }
         for key, value, reference, lower in (
             ("latency", latency[model], best_latency, True),
@@ -134,10 +186,10 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
                 + (f"${cost[model]:.3f}/1k req" if cost[model] is not None else "cost unknown")
                 + f" (cost {components['cost']:.2f}), "
                 + (
-                    f"satisfaction {satisfied[model]:.2f} "
-                    f"from {entry['satisfaction']['count']} ratings"
+                    f"{_basis_word(basis)}satisfaction {satisfied[model]:.2f} "
+                    f"from {entry['satisfaction'][block]['count']} {_basis_word(basis)}ratings"
                     if satisfied[model] is not None
-                    else f"satisfaction from {entry['satisfaction']['count']} rating(s)"
+                    else f"satisfaction from {real} real and {simulated} simulated rating(s)"
                 )
                 + f" (satisfaction {components['satisfaction']:.2f})"
             ),
@@ -148,14 +200,30 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
     ranked.sort(key=lambda item: (-item["score"], item["model"]))
     for position, item in enumerate(ranked, 1):
         item["rank"] = position
+    verdict = _with_added(_verdict(ranked, misses, insufficient, models), models, settings)
+    if ranked and weights.get("satisfaction", 0) > 0 and basis["ratings"] == "simulated":
+        verdict += (
+            f" Satisfaction in this ranking is simulated (no model has {settings.min_ratings} "
+            f"real ratings): {SIMULATED_CAVEAT}."
+        )
     return {
         "method": __doc__.strip(),
         "weights": weights,
+        "satisfaction_basis": {k: v for k, v in basis.items() if k != "block"},
         "ranked": ranked,
         "slo_misses": misses,
         "insufficient_data": insufficient,
-        "verdict": _verdict(ranked, misses, insufficient, models),
+        "verdict": verdict,
     }
+
+
+def _basis_word(basis: dict[str, Any]) -> str:
+    return "simulated " if basis["ratings"] == "simulated" else "real " if basis["ratings"] else ""
+
+
+def _with_added(verdict: str, models: dict, settings: Settings) -> str:
+    message = checks.added_overview(models, settings.max_added_ttft_ms)["message"]
+    return f"{message} As measured: {verdict}" if message else verdict
 
 
 def _verdict(ranked: list, misses: list, insufficient: list, models: dict) -> str:

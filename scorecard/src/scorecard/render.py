@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from . import svg
+from .errors import EXIT_CHECKS_FAILED as STRICT_EXIT
 
 DASH = "\u2013"  # en dash for "no value"
 CSS = """
@@ -52,7 +53,26 @@ def satisfaction_text(block: dict[str, Any]) -> str:
     interval = ""
     if block["ci_low"] is not None:
         interval = f" [{block['ci_low']:.2f}, {block['ci_high']:.2f}]"
-    return f"{block['mean']:.2f}{interval} (n={block['count']})"
+    simulated = " simulated" if block.get("simulated") else ""
+    return f"{block['mean']:.2f}{interval} (n={block['count']}{simulated})"
+
+
+def basis_label(doc: dict[str, Any]) -> str:
+    """What the ranking's satisfaction column is made of."""
+    kind = doc["ranking"]["satisfaction_basis"]["ratings"]
+    return {"real": "real ratings", "simulated": "SIMULATED ratings"}.get(kind, "no ratings")
+
+
+def ratings_text(doc: dict[str, Any]) -> str:
+    """One line: how many ratings are real and simulated, and what the ranking used."""
+    ratings = doc["ratings"]
+    text = (
+        f"Ratings: {ratings['real']} real, {ratings['synthetic']} simulated "
+        f"({ratings['synthetic_when']}). Ranking: {ratings['ranking_basis']['text']}."
+    )
+    if ratings["synthetic"] and ratings["ranking_basis"]["ratings"] != "simulated":
+        text += f" Simulated ratings: {ratings['simulated_meaning']}."
+    return text
 
 
 def slug(model: str) -> str:
@@ -77,7 +97,8 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "In tok/req",
         "Out tok/req",
         "Cost / 1k req",
-        "Satisfaction [95% CI] (n)",
+        "Satisfaction, real users [95% CI] (n)",
+        "Satisfaction, SIMULATED [95% CI] (n)",
         "SLOs",
     ]
     rows = []
@@ -97,7 +118,8 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 num(entry["input_tokens_per_request"]),
                 num(entry["output_tokens_per_request"]),
                 usd(entry["cost_per_1k_requests_usd"]),
-                satisfaction_text(entry["satisfaction"]),
+                satisfaction_text(entry["satisfaction"]["real"]),
+                satisfaction_text(entry["satisfaction"]["synthetic"]),
                 "met" if entry["slo_met"] else "MISSED",
             ]
         )
@@ -131,6 +153,148 @@ COMPARISON_HEADER = [
     "Tolerance",
     "Check",
 ]
+
+
+def _p50_p99(block: dict[str, Any] | None) -> str:
+    if not block or not block.get("count"):
+        return "not measured"
+    return f"{ms(block.get('p50'))} / {ms(block.get('p99'))} (n={block['count']})"
+
+
+def added_status(added: dict[str, Any]) -> str:
+    if not added["measured"]:
+        return "not measured"
+    return "ASSISTANT MEASURED" if added["flagged"] else "ok"
+
+
+ADDED_HEADER = [
+    "Model",
+    "Around the call p50 / p99",
+    "Before the call p50 / p99",
+    "Added TTFT p50 / p99",
+    "Added E2E p50 / p99",
+    "Check",
+]
+
+
+def added_rows(doc: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for model, entry in doc["models"].items():
+        added = entry["assistant_added"]
+        client = added["client"] or {}
+        rows.append(
+            [
+                model,
+                _p50_p99(added["server_spans"]),
+                _p50_p99(added["server_spans"]["before_call"]),
+                _p50_p99(client.get("ttft")),
+                _p50_p99(client.get("e2e")),
+                added_status(added),
+            ]
+        )
+    return rows
+
+
+def added_intro(doc: dict[str, Any]) -> str:
+    limit = doc["assistant_added"]["limit_ms"]
+    return (
+        "Around the call: from the archive, per successful call, the SERVER span's duration "
+        "minus the chat span's (the assistant's own time around the LLM call; before the call: "
+        "the part up to the LLM request). Added TTFT and E2E: from the load generator summary, "
+        "per request, the client's TTFT minus the TTFT the assistant reported for it, and the "
+        "client's E2E minus the assistant's chat duration (queueing, the assistant, the "
+        f"network). Flagged when the added TTFT p99 exceeds {limit:g} ms. "
+        + doc["assistant_added"]["meaning"]
+    )
+
+
+CONSISTENCY_HEADER = ["Model", "Figure", "Spans", "Metrics", "Difference", "Tolerance", "Check"]
+
+
+def _consistency_value(row: dict[str, Any], value: float | None) -> str:
+    if value is None:
+        return DASH
+    if row["kind"] == "mean":
+        return ms(value)
+    return f"{value:,.0f}"
+
+
+def _difference(row: dict[str, Any]) -> str:
+    if row["difference"] is None:
+        return DASH
+    if row["kind"] == "mean":
+        return f"{round(row['difference'], 1) + 0.0:+,.1f} ms"  # + 0.0: no "-0.0"
+    return f"{row['difference']:+,.0f}"
+
+
+def consistency_rows(doc: dict[str, Any]) -> list[list[str]]:
+    suffix = {"count": " (count)", "sum": " (sum)", "mean": ""}
+    return [
+        [
+            row["model"],
+            row["figure"] + suffix[row["kind"]],
+            _consistency_value(row, row["spans"]),
+            _consistency_value(row, row["metrics"]),
+            _difference(row),
+            "equal" if row["tolerance"] == 0 else ms(row["tolerance"]),
+            "DISAGREE" if row["flagged"] else "ok",
+        ]
+        for row in doc["consistency"]["rows"]
+    ]
+
+
+def consistency_intro(doc: dict[str, Any]) -> str:
+    tol = doc["consistency"]["tolerance"]
+    return (
+        "The assistant records every figure twice: on the chat span and in a histogram. Per "
+        "model, over the calls the selection's metric points cover: counts and token sums must "
+        f"be equal, means within max({tol['mean_ms']:g} ms, {tol['mean_pct']:g}% of the "
+        "metric's). A DISAGREE means " + doc["consistency"]["meaning"]
+    )
+
+
+SHOWN_FAILURES = 4  # on the Checks line; the sections below list every row
+
+
+def checks_text(doc: dict[str, Any]) -> str:
+    gate = doc["checks"]
+    if not gate["passed"]:
+        mode = f" (--strict: exit code {STRICT_EXIT})" if gate["strict"] else ""
+        shown = gate["failures"][:SHOWN_FAILURES]
+        more = len(gate["failures"]) - len(shown)
+        return (
+            f"Checks: {len(gate['failures'])} disagree{mode}; do not trust this run's telemetry "
+            "until they agree: "
+            + "; ".join(shown)
+            + (f"; and {more} more (see below)" if more else "")
+        )
+    compared = any(entry["client_vs_server"] for entry in doc["models"].values())
+    client = (
+        "client vs server agree"
+        if compared
+        else "client vs server not compared (no load generator summary of this run)"
+    )
+    spans = (
+        "spans vs metrics agree"
+        if doc["consistency"]["checked"]
+        else "spans vs metrics not checked (no metrics in the archive)"
+    )
+    return f"Checks: {client}; {spans}."
+
+
+def meaning_lines(doc: dict[str, Any]) -> list[str]:
+    """What a client-vs-server disagreement means, for the metrics that have one."""
+    flagged = {
+        row["metric"]
+        for entry in doc["models"].values()
+        for row in entry["client_vs_server"]
+        if row["flagged"]
+    }
+    return [
+        f"A {metric} disagreement means: {doc['client_vs_server_meaning'][metric]}"
+        for metric in ("TTFT", "E2E")
+        if metric in flagged
+    ]
 
 
 def detail_rows(entry: dict[str, Any]) -> list[list[str]]:
@@ -196,14 +360,22 @@ def detail_rows(entry: dict[str, Any]) -> list[list[str]]:
             ),
         ],
         [
-            "Satisfaction (events)",
-            satisfaction_text(entry["satisfaction"]),
-            entry["satisfaction"]["interval"],
+            "Satisfaction, real users (events)",
+            satisfaction_text(entry["satisfaction"]["real"]),
+            entry["satisfaction"]["real"]["interval"] + _used(entry, "real"),
+        ],
+        [
+            "Satisfaction, SIMULATED (events)",
+            satisfaction_text(entry["satisfaction"]["synthetic"]),
+            entry["satisfaction"]["synthetic"]["interval"]
+            + "; load generator (synthetic_request=true): latency, errors, truncation and a "
+            "content heuristic only, not answer quality" + _used(entry, "simulated"),
         ],
         [
             "Satisfaction (metric mean)",
             num(metrics.get("satisfaction_mean"), 2),
-            f"gen_ai.evaluation.score, {metrics.get('satisfaction_count', 0)} records",
+            f"gen_ai.evaluation.score, {metrics.get('satisfaction_count', 0)} records, real and "
+            "simulated together (the metric has no synthetic marker)",
         ],
     ]
     for check in entry["slo"]:
@@ -214,6 +386,10 @@ def detail_rows(entry: dict[str, Any]) -> list[list[str]]:
 
 
 DURATION_NOTE = "histogram estimate, bucket interpolation"
+
+
+def _used(entry: dict[str, Any], kind: str) -> str:
+    return "; used in the ranking" if entry["satisfaction"].get("used_in_ranking") == kind else ""
 
 
 def error_rows(entry: dict[str, Any]) -> list[list[str]]:
@@ -249,7 +425,9 @@ def markdown(doc: dict[str, Any]) -> str:
     if warnings:
         out += ["**Warnings**", ""] + [f"- {w}" for w in warnings] + [""]
     ranking = doc["ranking"]
-    out += ["## Verdict", "", f"**{ranking['verdict']}**", "", "## Ranking", ""]
+    out += ["## Verdict", "", f"**{ranking['verdict']}**", "", checks_text(doc), ""]
+    out += [ratings_text(doc), ""]
+    out += ["## Ranking", ""]
     if ranking["ranked"]:
         out.append(
             _md_table(
@@ -280,6 +458,26 @@ def markdown(doc: dict[str, Any]) -> str:
             _md_table(COMPARISON_HEADER, comparison),
             "",
         ]
+        out += [f"**{line}**" for line in meaning_lines(doc)]
+        if meaning_lines(doc):
+            out.append("")
+    out += [
+        "## Latency the assistant added",
+        "",
+        added_intro(doc),
+        "",
+        _md_table(ADDED_HEADER, added_rows(doc)),
+        "",
+    ]
+    if doc["assistant_added"]["message"]:
+        out += [f"**{doc['assistant_added']['message']}**", ""]
+    out += [f"- {m}: {e['assistant_added']['text']}" for m, e in doc["models"].items()] + [""]
+    out += ["## Consistency (spans vs metrics)", "", consistency_intro(doc), ""]
+    if doc["consistency"]["rows"]:
+        out += [_md_table(CONSISTENCY_HEADER, consistency_rows(doc)), ""]
+    out += [f"- {note}" for note in doc["consistency"]["notes"]]
+    if doc["consistency"]["notes"]:
+        out.append("")
     for model, entry in doc["models"].items():
         out += [f"### {model}", "", _md_table(["Figure", "Value", "Note"], detail_rows(entry)), ""]
         if entry["errors_by_type"]:
@@ -292,6 +490,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         "```",
         doc["method"]["analysis"],
+        "",
+        doc["method"]["checks"],
         "",
         doc["ranking"]["method"],
         "```",
@@ -334,7 +534,13 @@ def _html_table(
 
 
 LONG_TEXT = 40  # longer cells are prose: left-aligned and wrapped
-STATUS_CLASSES = {"MISSED": "miss", "DISAGREE": "miss", "met": "ok", "ok": "ok"}
+STATUS_CLASSES = {
+    "MISSED": "miss",
+    "DISAGREE": "miss",
+    "ASSISTANT MEASURED": "miss",
+    "met": "ok",
+    "ok": "ok",
+}
 
 
 def plots(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> list[str]:
@@ -364,22 +570,28 @@ def plots(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> li
             {(m, "median"): doc["models"][m]["output_tokens_per_s"]["median"] for m in models},
         )
     )
+    # the ratings the ranking used (real ones whenever there are enough), never both mixed
+    kind = doc["ranking"]["satisfaction_basis"]["ratings"] or "real"
+    block = "synthetic" if kind == "simulated" else "real"
     points = [
         (
             m,
             e["cost_per_1k_requests_usd"],
-            e["satisfaction"]["mean"],
-            e["satisfaction"]["ci_low"],
-            e["satisfaction"]["ci_high"],
+            e["satisfaction"][block]["mean"],
+            e["satisfaction"][block]["ci_low"],
+            e["satisfaction"][block]["ci_high"],
         )
         for m, e in doc["models"].items()
-        if e["cost_per_1k_requests_usd"] is not None and e["satisfaction"]["mean"] is not None
+        if e["cost_per_1k_requests_usd"] is not None
+        and e["satisfaction"][block]["mean"] is not None
     ]
     charts.append(
         svg.scatter(
-            "Cost vs satisfaction (95% interval)",
+            "Cost vs satisfaction ("
+            + ("SIMULATED ratings" if kind == "simulated" else "real users' ratings")
+            + ", 95% interval)",
             "USD per 1k requests",
-            "mean satisfaction (0-1)",
+            "mean satisfaction (0-1)" + (", simulated" if kind == "simulated" else ""),
             points,
         )
     )
@@ -422,11 +634,24 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
     parts.append(
         f'<h2 id="verdict">Verdict</h2><p class="verdict">{escape(ranking["verdict"])}</p>'
     )
+    css = "ok" if doc["checks"]["passed"] else "miss"
+    parts.append(f'<p id="checks" class="{css}">{escape(checks_text(doc))}</p>')
+    simulated = doc["ranking"]["satisfaction_basis"]["ratings"] == "simulated"
+    warn = ' class="warn"' if simulated else ""
+    parts.append(f'<p id="ratings"{warn}>{escape(ratings_text(doc))}</p>')
     parts.append('<h2 id="ranking">Ranking</h2>')
     if ranking["ranked"]:
         parts.append(
             _html_table(
-                ["Rank", "Model", "Score", "Latency", "Cost", "Satisfaction", "Reasoning"],
+                [
+                    "Rank",
+                    "Model",
+                    "Score",
+                    "Latency",
+                    "Cost",
+                    f"Satisfaction ({basis_label(doc)})",
+                    "Reasoning",
+                ],
                 [
                     [
                         str(r["rank"]),
@@ -464,9 +689,35 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
             '<h2 id="client-vs-server">Client (load generator) vs server (telemetry)</h2>',
             f"<p>Flagged when |client - server| &gt; max({tol['ms']:g} ms, {tol['pct']:g}% of "
             "server). The client figure includes the network and the assistant; the server "
-            "E2E is the SERVER span, the server TTFT the LLM's first chunk.</p>",
+            "E2E is the SERVER span, the server TTFT the LLM's first output-bearing chunk.</p>",
             _html_table(COMPARISON_HEADER, comparison, STATUS_CLASSES),
         ]
+        parts += [f'<p class="warn">{escape(line)}</p>' for line in meaning_lines(doc)]
+    parts += [
+        '<h2 id="assistant-added">Latency the assistant added</h2>',
+        f"<p>{escape(added_intro(doc))}</p>",
+        _html_table(ADDED_HEADER, added_rows(doc), STATUS_CLASSES),
+    ]
+    if doc["assistant_added"]["message"]:
+        parts.append(f'<p class="warn">{escape(doc["assistant_added"]["message"])}</p>')
+    parts.append(
+        "<ul>"
+        + "".join(
+            f"<li>{escape(m)}: {escape(e['assistant_added']['text'])}</li>"
+            for m, e in doc["models"].items()
+        )
+        + "</ul>"
+    )
+    parts += [
+        '<h2 id="consistency">Consistency (spans vs metrics)</h2>',
+        f"<p>{escape(consistency_intro(doc))}</p>",
+    ]
+    if doc["consistency"]["rows"]:
+        parts.append(_html_table(CONSISTENCY_HEADER, consistency_rows(doc), STATUS_CLASSES))
+    if doc["consistency"]["notes"]:
+        parts.append(
+            "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in doc["consistency"]["notes"]) + "</ul>"
+        )
     parts.append('<h2 id="plots">Plots</h2>')
     parts += plots(doc, samples)
     for index, (model, entry) in enumerate(doc["models"].items()):
@@ -497,6 +748,7 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
     parts += [
         '<h2 id="method">Method</h2>',
         f"<pre>{escape(doc['method']['analysis'])}</pre>",
+        f"<pre>{escape(doc['method']['checks'])}</pre>",
         f"<pre>{escape(ranking['method'])}</pre>",
         f"<p>Prices: {escape(doc['prices']['source'])} "
         f"(as of {escape(doc['prices']['as_of'])}).</p>",

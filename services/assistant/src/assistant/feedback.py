@@ -1,5 +1,10 @@
 """User feedback: a bounded TTL map from response id to the chat span it rates, and the
-`gen_ai.evaluation.result` event plus satisfaction metrics."""
+`gen_ai.evaluation.result` event plus satisfaction metrics.
+
+The event (log record and span event) carries the feedback request's allow-listed baggage, as
+the spans do (telemetry.baggage_attributes): a rating sent by the load generator says
+`synthetic_request=true` and its `loadgen.run_id`, so real and simulated ratings can be told
+apart. The metrics do not (a run id per run would be a new series each time)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from assistant import semconv as sc
 from assistant.store import BoundedTTLMap, SharedTTLMap
-from assistant.telemetry import Instruments
+from assistant.telemetry import Instruments, baggage_attributes
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,7 @@ class FeedbackRecorder:
             return False
         answer = seen[0]
         attributes = {
+            **baggage_attributes(),  # the feedback request's: synthetic_request, loadgen.run_id
             sc.GEN_AI_EVALUATION_NAME: sc.EVALUATION_USER_SATISFACTION,
             sc.GEN_AI_EVALUATION_SCORE_VALUE: score,
             sc.GEN_AI_EVALUATION_SCORE_LABEL: score_label(score),

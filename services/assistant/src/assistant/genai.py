@@ -3,8 +3,15 @@ instruments the openai call; see the README for why no openai instrumentor is us
 
 `ChatCall` owns the `chat {model}` CLIENT span and the gen_ai.client.* metrics of one call. The
 per-chunk path (`on_chunk`) is O(1) and makes no telemetry call: one clock read, the gap to the
-previous chunk appended to an array, attribute reads; the gaps are recorded when the call finishes
-(assistant/batch_histogram.py).
+previous output chunk appended to an array, attribute reads; the gaps are recorded when the call
+finishes (assistant/batch_histogram.py).
+
+The timing definitions (README, "What the numbers mean"), one place in the code:
+- TTFT (`gen_ai.response.time_to_first_chunk`, the `..._time_to_first_chunk` histogram and the
+  `done` event's `ttft_ms`): from `begin()`, right before the request, to the first chunk that
+  carries output (`carries_output`). A role-only or empty delta is not output: servers and proxies
+  that send it before the first token would otherwise make every model's TTFT a few ms.
+- Time per output chunk: the gaps between consecutive output-bearing chunks after the first.
 """
 
 from __future__ import annotations
@@ -98,6 +105,18 @@ class Usage:
         )
 
 
+def carries_output(delta) -> bool:
+    """A delta with output: non-empty content, refusal or reasoning text, or a tool-call delta."""
+    if not isinstance(delta, dict):
+        return False
+    for key in ("content", "refusal", "reasoning_content", "reasoning"):
+        value = delta.get(key)
+        if value and isinstance(value, str):
+            return True
+    tool_calls = delta.get("tool_calls")
+    return bool(tool_calls) and isinstance(tool_calls, list)
+
+
 def error_type_of(exc: BaseException) -> str:
     """Fully qualified exception type (openai.RateLimitError) for error.type."""
     cls = type(exc)
@@ -173,11 +192,11 @@ class ChatCall:
         "_parent",
         "_start_attrs",
         "_t_prev",
-        "chunks",
         "context",
         "error_type",
         "finish_reason",
         "gaps",
+        "output_chunks",
         "params",
         "parts",
         "response_id",
@@ -186,7 +205,7 @@ class ChatCall:
         "span",
         "system_fingerprint",
         "t_first_chunk",
-        "t_first_text",
+        "t_first_output",
         "t_start",
         "usage",
     )
@@ -230,10 +249,10 @@ class ChatCall:
         }
         self.t_start = perf_counter()
         self._t_prev = 0.0
-        self.t_first_chunk: float | None = None
-        self.t_first_text: float | None = None
-        self.chunks = 0
-        self.gaps = array("d")  # seconds between consecutive chunks, recorded at finish()
+        self.t_first_chunk: float | None = None  # any chunk: the answer has started
+        self.t_first_output: float | None = None  # the first output-bearing chunk: TTFT
+        self.output_chunks = 0
+        self.gaps = array("d")  # seconds between consecutive output chunks, recorded at finish()
         self.parts: list[str] = []
         self.response_id: str | None = None
         self.response_model: str | None = None
@@ -289,10 +308,6 @@ class ChatCall:
                 self._metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
             if self.service_tier:
                 self._metric_attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
-        else:
-            self.gaps.append(now - self._t_prev)
-        self._t_prev = now
-        self.chunks += 1
         usage = chunk.get("usage")
         if usage:
             self.usage = Usage.parse(usage)
@@ -306,13 +321,24 @@ class ChatCall:
         if finish_reason:
             self.finish_reason = _text(finish_reason)
         delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else None
+        if not carries_output(delta):
+            return None
+        if self.t_first_output is None:
+            self.t_first_output = now
+        else:
+            self.gaps.append(now - self._t_prev)
+        self._t_prev = now
+        self.output_chunks += 1
+        text = delta.get("content")
         if text and isinstance(text, str):
-            if self.t_first_text is None:
-                self.t_first_text = now
             self.parts.append(text)
             return text
         return None
+
+    @property
+    def ttft_s(self) -> float | None:
+        """Time to first token, as defined above (None before any output)."""
+        return None if self.t_first_output is None else self.t_first_output - self.t_start
 
     @property
     def text(self) -> str:
@@ -350,8 +376,8 @@ class ChatCall:
             attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
         attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [self.finish_reason or "error"]
         metric_attrs = self._metric_attrs
-        if self.t_first_chunk is not None:
-            ttfc = self.t_first_chunk - self.t_start
+        ttfc = self.ttft_s
+        if ttfc is not None:
             attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             self._inst.time_to_first_chunk.record(ttfc, metric_attrs)
             record_values(self._inst.time_per_output_chunk, self.gaps, metric_attrs)

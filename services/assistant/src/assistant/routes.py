@@ -185,7 +185,7 @@ class ChatStream:
 
     def _done_event(self, call: ChatCall) -> dict:
         usage = call.usage
-        ttft = call.t_first_text if call.t_first_text is not None else call.t_first_chunk
+        ttft = call.ttft_s  # the span's own value, so that the UI and the telemetry agree
         now = time.perf_counter()
         return {
             "finish_reason": call.finish_reason,
@@ -194,7 +194,7 @@ class ChatStream:
                 if usage is not None
                 else None
             ),
-            "ttft_ms": round((ttft - call.t_start) * 1000, 3) if ttft is not None else None,
+            "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
             "duration_ms": round((now - call.t_start) * 1000, 3),
         }
 

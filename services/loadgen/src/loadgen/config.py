@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from loadgen.shapes import Stage, default_stages, parse_duration, parse_stages
 
@@ -17,6 +18,12 @@ ROLES = ("standalone", "master", "worker")
 SHAPES = ("constant", "staged")
 DEFAULT_HOSTS = {"assistant": "http://localhost:8080", "openai": "http://localhost:8000/v1"}
 DEFAULT_WEIGHTS = "gpt-4o=3,gpt-4o-mini=5,o3-mini=2"
+# Share of answers rated by the simulated users when the assistant's backend is the mock LLM and
+# LOADGEN_FEEDBACK_RATE is not set; against any other backend the default is 0 (no invented
+# satisfaction about real models: see feedback.py).
+MOCK_FEEDBACK_RATE = "0.3"
+MOCK_BACKEND = "mock"
+_BACKEND = re.compile(r"^\S{1,512}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,48}$")
 _MODEL = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 _TRUE = ("1", "true", "yes", "on")
@@ -44,7 +51,7 @@ class Config:
     requests_per_user: int
     turns: tuple[int, int]
     wait_s: tuple[float, float]
-    feedback_rate: float
+    feedback_rate: float  # the rate in effect (see feedback_policy)
     shape: str
     stages: tuple[Stage, ...]
     slo_ttft_ms: float
@@ -52,6 +59,7 @@ class Config:
     slo_e2e_ms: float
     max_error_rate: float | None
     min_goodput_ratio: float | None
+    max_added_ttft_ms: float
     report_dir: Path
     run_id: str
     headless: bool
@@ -65,6 +73,8 @@ class Config:
     request_timeout_s: float
     stop_timeout_s: int
     log_level: str
+    llm_backend: str = MOCK_BACKEND  # "mock" or a description of the assistant's real backend
+    feedback_rate_explicit: bool = False  # LOADGEN_FEEDBACK_RATE was set
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -77,6 +87,46 @@ class Config:
     @property
     def chat_path(self) -> str:
         return "/api/chat" if self.target == "assistant" else "/chat/completions"
+
+    @property
+    def mock_backend(self) -> bool:
+        return self.llm_backend == MOCK_BACKEND
+
+    @property
+    def simulated_ratings(self) -> bool:
+        """Whether simulated users rate answers in this run."""
+        return self.target == "assistant" and self.feedback_rate > 0
+
+    def feedback_policy(self) -> dict:
+        """Whether this run sends simulated ratings, at what rate, and why (for the report)."""
+        backend = "the mock LLM" if self.mock_backend else f"{self.llm_backend} (not the mock LLM)"
+        if self.target != "assistant":
+            reason = "direct mode (LOADGEN_TARGET=openai) has no feedback endpoint: no ratings"
+        elif self.feedback_rate_explicit:
+            reason = (
+                f"LOADGEN_FEEDBACK_RATE={self.feedback_rate:g} set explicitly; backend {backend}"
+            )
+        elif self.mock_backend:
+            reason = (
+                f"default rate {MOCK_FEEDBACK_RATE} with the mock LLM "
+                "(LOADGEN_LLM_BACKEND unset or mock)"
+            )
+        else:
+            reason = (
+                f"the backend is {backend} and LOADGEN_FEEDBACK_RATE is not set: no simulated "
+                "ratings (they would rate a real model by latency and a word-overlap heuristic)"
+            )
+        return {
+            "simulated": self.simulated_ratings,
+            "rate": self.feedback_rate if self.target == "assistant" else 0.0,
+            "rate_explicit": self.feedback_rate_explicit,
+            "llm_backend": self.llm_backend,
+            "mock_backend": self.mock_backend,
+            "reason": reason,
+            "rating": "experience only: errors, TTFT/E2E vs the SLOs, truncation and the share of "
+            "the question's content words the answer mentions (loadgen/feedback.py); no "
+            "per-model term",
+        }
 
     def public(self) -> dict:
         """The settings worth recording in a report (no secrets)."""
@@ -92,12 +142,15 @@ class Config:
             "turns": list(self.turns),
             "wait_s": list(self.wait_s),
             "feedback_rate": self.feedback_rate,
+            "feedback_rate_explicit": self.feedback_rate_explicit,
+            "llm_backend": self.llm_backend,
             "shape": self.shape,
             "stages": [vars(stage) for stage in self.stages] if self.shape == "staged" else [],
             "slo_ms": {"ttft": self.slo_ttft_ms, "tpot": self.slo_tpot_ms, "e2e": self.slo_e2e_ms},
             "thresholds": {
                 "max_error_rate": self.max_error_rate,
                 "min_goodput_ratio": self.min_goodput_ratio,
+                "max_added_ttft_ms": self.max_added_ttft_ms,
             },
             "role": self.role,
             "headless": self.headless,
@@ -132,6 +185,21 @@ def parse_weights(text: str) -> tuple[tuple[str, float], ...]:
     if not pairs or sum(pairs.values()) <= 0:
         raise ValueError("need at least one model with a positive weight")
     return tuple(pairs.items())
+
+
+def parse_backend(text: str) -> str:
+    """`mock` (any case) or a description of a real backend; URLs lose their user info, query
+    and fragment so that no credential reaches a report."""
+    if text.lower() == MOCK_BACKEND:
+        return MOCK_BACKEND
+    if not _BACKEND.match(text):
+        raise ValueError("must be `mock` or a URL or name without spaces")
+    if "://" in text:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
+    return text
 
 
 def _range(text: str, cast) -> tuple:
@@ -236,6 +304,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     )
     if turns[0] < 1:
         raise ConfigError("LOADGEN_CONVERSATION_TURNS", "a conversation needs at least 1 turn")
+    llm_backend = read.parse(
+        "LOADGEN_LLM_BACKEND", MOCK_BACKEND, parse_backend, "`mock` or the backend's URL"
+    )
+    feedback_rate_explicit = read.raw("LOADGEN_FEEDBACK_RATE", "") != ""
+    feedback_default = MOCK_FEEDBACK_RATE if llm_backend == MOCK_BACKEND else "0"
     run_id = read.raw("LOADGEN_RUN_ID", "") or new_run_id()
     if not _RUN_ID.match(run_id):
         raise ConfigError("LOADGEN_RUN_ID", f"{run_id!r} must match [A-Za-z0-9_.-]{{1,48}}")
@@ -258,7 +331,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         wait_s=read.parse(
             "LOADGEN_WAIT_SECONDS", "0.5-3", lambda text: _range(text, float), "a range like 0.5-3"
         ),
-        feedback_rate=read.number("LOADGEN_FEEDBACK_RATE", "0.3", low=0.0, high=1.0),
+        feedback_rate=read.number("LOADGEN_FEEDBACK_RATE", feedback_default, low=0.0, high=1.0),
         shape=shape,
         stages=stages,
         slo_ttft_ms=read.number("LOADGEN_SLO_TTFT_MS", "2000", low=0.0),
@@ -266,6 +339,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         slo_e2e_ms=read.number("LOADGEN_SLO_E2E_MS", "30000", low=0.0),
         max_error_rate=read.optional_fraction("LOADGEN_MAX_ERROR_RATE"),
         min_goodput_ratio=read.optional_fraction("LOADGEN_MIN_GOODPUT_RATIO"),
+        max_added_ttft_ms=read.number("LOADGEN_MAX_ADDED_TTFT_MS", "50", low=0.0),
         report_dir=Path(read.raw("LOADGEN_REPORT_DIR", "reports/loadgen")),
         run_id=run_id,
         headless=headless,
@@ -281,6 +355,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_level=read.choice(
             "LOADGEN_LOG_LEVEL", "info", ("debug", "info", "warning", "error")
         ).upper(),
+        llm_backend=llm_backend,
+        feedback_rate_explicit=feedback_rate_explicit,
     )
 
 

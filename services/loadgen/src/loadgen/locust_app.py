@@ -24,7 +24,7 @@ from locust.stats import CSV_STATS_INTERVAL_SEC
 
 from loadgen import __version__
 from loadgen.config import Config, ConfigError, forwarded_settings, load_config, worker_config
-from loadgen.feedback import feedback_score
+from loadgen.feedback import coverage, feedback_score
 from loadgen.plan import RequestPlan, UserPlanner
 from loadgen.prompts import load_prompt_set
 from loadgen.report import build_report, write_report, write_samples
@@ -159,6 +159,12 @@ def _on_test_start(environment: Environment, **_kw) -> None:
         CONFIG.requests_per_user or "none",
         CONFIG.shape,
     )
+    policy = CONFIG.feedback_policy()
+    log.info(
+        "simulated ratings: %s (%s)",
+        f"{policy['rate']:.0%} of answers" if policy["simulated"] else "none",
+        policy["reason"],
+    )
     if CONFIG.run_time_s:
         state.timer = gevent.spawn_later(
             CONFIG.run_time_s, finish, environment, f"run time {CONFIG.run_time_s}s reached"
@@ -239,6 +245,10 @@ def _write_reports(environment: Environment, *, locust_html: bool) -> dict | Non
         return None
     runner = environment.runner
     workers = runner.worker_index_max if isinstance(runner, MasterRunner) else 0
+    ratings = {
+        **CONFIG.feedback_policy(),
+        "sent": sum(1 for s in state.samples if s.get("feedback_score") is not None),
+    }
     metadata = {
         "run_id": state.run_id,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.started_at)),
@@ -248,6 +258,7 @@ def _write_reports(environment: Environment, *, locust_html: bool) -> dict | Non
         "locust_version": locust.__version__,
         "loadgen_version": __version__,
         "python_version": platform.python_version(),
+        "simulated_ratings": ratings,
     }
     report = build_report(
         state.samples,
@@ -256,6 +267,7 @@ def _write_reports(environment: Environment, *, locust_html: bool) -> dict | Non
         slo=Slo(CONFIG.slo_ttft_ms, CONFIG.slo_tpot_ms, CONFIG.slo_e2e_ms),
         max_error_rate=CONFIG.max_error_rate,
         min_goodput_ratio=CONFIG.min_goodput_ratio,
+        max_added_ttft_ms=CONFIG.max_added_ttft_ms,
     )
     json_path, _ = write_report(report, CONFIG.report_dir)
     write_samples(state.samples, CONFIG.report_dir)
@@ -328,7 +340,7 @@ class ChatUser(FastHttpUser):
             self.history = []
         sample = self.chat(plan)
         self.sent += 1
-        if self.config.target == "assistant" and plan.give_feedback and sample["response_id"]:
+        if self.config.simulated_ratings and plan.give_feedback and sample["response_id"]:
             self.send_feedback(plan, sample)
         self.state.record(sample)
         self.next_wait_s = plan.wait_s
@@ -433,6 +445,7 @@ class ChatUser(FastHttpUser):
             "output_tokens": parser.output_tokens,
             "finish_reason": parser.finish_reason,
             "server_ttft_ms": parser.server_ttft_ms,
+            "server_duration_ms": parser.server_duration_ms,
             "response_id": parser.response_id,
             "trace_id": headers["traceparent"].split("-")[1],
             "app_trace_id": parser.trace_id,
@@ -445,18 +458,19 @@ class ChatUser(FastHttpUser):
             "temperature": plan.temperature,
             "top_p": plan.top_p,
             "max_tokens": plan.max_tokens,
+            # the content heuristic of feedback.py: share of the question's content words the
+            # answer mentions (None for a failed request or a question without content words)
+            "answer_coverage": (
+                round(value, 4)
+                if kind is None and (value := coverage(plan.prompt.text, parser.text)) is not None
+                else None
+            ),
             "feedback_score": None,
         }
 
     def send_feedback(self, plan: RequestPlan, sample: dict) -> None:
-        score = feedback_score(
-            model=plan.model,
-            error_kind=sample["error_kind"],
-            ttft_ms=sample["ttft_ms"],
-            slo_ttft_ms=self.config.slo_ttft_ms,
-            finish_reason=sample["finish_reason"],
-            noise=plan.feedback_noise,
-        )
+        slo = Slo(self.config.slo_ttft_ms, self.config.slo_tpot_ms, self.config.slo_e2e_ms)
+        score = feedback_score(sample, slo, plan.feedback_noise)
         headers = {"X-Session-Id": self.session_id, **trace_headers(self.state.run_id)}
         with self.client.post(
             "/api/feedback",

@@ -38,6 +38,23 @@ def evaluate_gate(
     }
 
 
+ADVICE = (
+    "This run measured the assistant, not the model: give it more workers (ASSISTANT_WORKERS), "
+    "run fewer users (LOADGEN_USERS), or load the model directly (LOADGEN_TARGET=openai)."
+)
+
+
+def assistant_bottleneck(models: dict, threshold_ms: float) -> dict:
+    """The models whose added TTFT p99 (client minus assistant, same request) exceeds the
+    threshold: their latency figures describe the assistant under load more than the model."""
+    over = {
+        model: figures["assistant_added_ms"]["ttft"]["p99"]
+        for model, figures in models.items()
+        if (figures["assistant_added_ms"]["ttft"]["p99"] or 0) > threshold_ms
+    }
+    return {"threshold_ms": threshold_ms, "models": over, "advice": ADVICE if over else None}
+
+
 def iso(epoch_s: float | None) -> str | None:
     if not epoch_s:
         return None
@@ -53,6 +70,7 @@ def build_report(
     slo: Slo,
     max_error_rate: float | None,
     min_goodput_ratio: float | None,
+    max_added_ttft_ms: float = 50.0,
 ) -> dict:
     summary = summarize(samples, slo)
     gate = evaluate_gate(summary["overall"], max_error_rate, min_goodput_ratio)
@@ -64,7 +82,13 @@ def build_report(
         "workers_reporting": sorted({s.get("worker", 0) for s in samples}),
         "settings": settings,
     }
-    return {"schema": "loadgen.llm-summary/1", "metadata": meta, **summary, "gate": gate}
+    return {
+        "schema": "loadgen.llm-summary/1",
+        "metadata": meta,
+        **summary,
+        "assistant_bottleneck": assistant_bottleneck(summary["models"], max_added_ttft_ms),
+        "gate": gate,
+    }
 
 
 _DIST_COLUMNS = ("count", "p50", "p90", "p95", "p99", "mean", "min", "max")
@@ -93,6 +117,7 @@ def render_markdown(report: dict) -> str:
         f"loadgen {meta.get('loadgen_version')}",
         f"- gate: **{'PASS' if report['gate']['passed'] else 'FAIL'}**"
         + "".join(f"; {v}" for v in report["gate"]["violations"]),
+        *_ratings_line(meta.get("simulated_ratings")),
         "",
     ]
     for key, title in (
@@ -111,8 +136,8 @@ def render_markdown(report: dict) -> str:
         "## Throughput, goodput, errors, feedback",
         "",
         "| model | requests | failed | error rate | req/s | out tok total | out tok/s | "
-        "peak tok/s | user tok/s p50 | goodput req/s | goodput ratio | feedback n | "
-        "mean score |",
+        "peak tok/s | user tok/s p50 | goodput req/s | goodput ratio | simulated "
+        "ratings n | mean simulated score |",
         "|---" * 13 + "|",
     ]
     for name, g in groups:
@@ -131,6 +156,7 @@ def render_markdown(report: dict) -> str:
             g["feedback"]["mean_score"],
         ]
         lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row) + " |")
+    lines += _added_latency(report, groups)
     lines += ["", "## Errors by kind", ""]
     errors = report["overall"]["errors_by_kind"]
     lines += [f"- {kind}: {count}" for kind, count in errors.items()] or ["- none"]
@@ -142,6 +168,48 @@ def render_markdown(report: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _ratings_line(ratings: dict | None) -> list[str]:
+    """Whether the feedback figures are simulated ratings, and why (or why there are none)."""
+    if not ratings:
+        return []
+    if ratings["simulated"]:
+        return [
+            f"- feedback: **simulated** ratings of {ratings['rate']:.0%} of the answers "
+            f"({ratings['reason']}); they reflect errors, latency, truncation and a word-overlap "
+            "heuristic only, not answer quality"
+        ]
+    return [f"- feedback: no simulated ratings ({ratings['reason']})"]
+
+
+def _added_latency(report: dict, groups: list) -> list[str]:
+    """The latency the assistant added (client minus the assistant's own figure, per request)."""
+    if not report["overall"]["assistant_added_ms"]["ttft"]["count"]:
+        return []
+    lines = [
+        "",
+        "## Latency the assistant added (ms)",
+        "",
+        "Client minus the assistant's own figure of the same request (its `done` event): small",
+        "when the model, not the assistant, decides what users wait.",
+        "",
+        "| model | TTFT p50 | TTFT p99 | E2E p50 | E2E p99 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, g in groups:
+        added = g["assistant_added_ms"]
+        row = [added["ttft"]["p50"], added["ttft"]["p99"], added["e2e"]["p50"], added["e2e"]["p99"]]
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row) + " |")
+    bottleneck = report["assistant_bottleneck"]
+    if bottleneck["models"]:
+        names = ", ".join(bottleneck["models"])
+        lines += [
+            "",
+            f"**Warning:** added TTFT p99 above {_fmt(bottleneck['threshold_ms'])} ms for {names}. "
+            + bottleneck["advice"],
+        ]
+    return lines
 
 
 def write_samples(samples: Sequence[dict], report_dir: Path) -> Path:

@@ -3,7 +3,9 @@
 A sample is a plain dict (it travels between Locust workers and the master as msgpack), with at
 least: model, error_kind (None = good), start_s (epoch seconds), e2e_ms, content_ms (arrival of
 every content event, ms after start), input_tokens, output_tokens, finish_reason and, when the user
-rated the answer, feedback_score.
+rated the answer, feedback_score. Against the assistant it also has the assistant's own figures of
+the request from its `done` event: server_ttft_ms (= the chat span's TTFT) and server_duration_ms
+(its chat call, request to the last chunk).
 """
 
 from __future__ import annotations
@@ -87,6 +89,24 @@ class Slo:
         return not (self.e2e_ms and sample["e2e_ms"] > self.e2e_ms)
 
 
+def assistant_added_ms(samples: Sequence[dict]) -> dict:
+    """The latency the assistant added, per request: client TTFT minus the assistant's TTFT, and
+    client E2E minus the assistant's chat call. Both pairs time the same request, so what remains
+    is the assistant's own time (parsing, queueing for a worker thread, relaying) plus the network
+    between the load generator and the assistant. Only good answers with the assistant's figures
+    count (none against the openai target)."""
+    ttft, e2e = [], []
+    for sample in samples:
+        if sample.get("error_kind") is not None:
+            continue
+        server_ttft, client_ttft = sample.get("server_ttft_ms"), sample.get("ttft_ms")
+        if server_ttft is not None and client_ttft is not None:
+            ttft.append(client_ttft - server_ttft)
+        if sample.get("server_duration_ms") is not None:
+            e2e.append(sample["e2e_ms"] - sample["server_duration_ms"])
+    return {"ttft": distribution(ttft), "e2e": distribution(e2e)}
+
+
 def peak_tokens_per_s(samples: Iterable[dict]) -> float:
     """Most output tokens that arrived in any whole wall-clock second, across all requests."""
     buckets: dict[int, float] = defaultdict(float)
@@ -138,6 +158,7 @@ def summarize_group(samples: Sequence[dict], slo: Slo, duration_s: float) -> dic
         "tpot_ms": distribution(t for s in good if (t := tpot_ms(s)) is not None),
         "itl_ms": distribution(gap for s in good for gap in gaps_ms(s)),
         "e2e_ms": distribution(s["e2e_ms"] for s in good),
+        "assistant_added_ms": assistant_added_ms(good),
         "input_tokens": {
             "total": sum(int(s.get("input_tokens") or 0) for s in good),
             "per_request": distribution(

@@ -35,7 +35,8 @@ class StreamParser:
     model: str | None = None
     error_type: str | None = None
     error_message: str | None = None
-    server_ttft_ms: float | None = None
+    server_ttft_ms: float | None = None  # the assistant's TTFT of this request (its span's)
+    server_duration_ms: float | None = None  # the assistant's chat call, request to `done`
     terminal: bool = False
     malformed: bool = False
     _event: str = "message"
@@ -127,7 +128,8 @@ class StreamParser:
             usage = data.get("usage") or {}
             self.input_tokens = usage.get("input_tokens")
             self.output_tokens = usage.get("output_tokens")
-            self.server_ttft_ms = data.get("ttft_ms")
+            self.server_ttft_ms = _number(data.get("ttft_ms"))
+            self.server_duration_ms = _number(data.get("duration_ms"))
         elif event == "error":
             self.terminal = True
             self.error_type = str(data.get("type") or "error")
@@ -156,6 +158,10 @@ class StreamParser:
         if not self.content_ms:
             return EMPTY
         return None
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def read_stream(resp, parser: StreamParser, t0: float) -> str | None:

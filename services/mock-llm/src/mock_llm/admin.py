@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -90,8 +91,52 @@ def profiles():
     )
 
 
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _entry_json(entry: dict) -> dict:
+    """A request-log entry as JSON (the planned gaps are kept as a compact array of doubles)."""
+    plan = entry.get("plan")
+    if plan is None:
+        return entry
+    return {**entry, "plan": {**plan, "gaps_ms": plan["gaps_ms"].tolist()}}
+
+
 @blueprint.get("/admin/requests")
 def recent_requests():
-    """The most recent chat requests (newest last), for demos and tests counting retries."""
+    """The most recent chat requests (newest last), for demos and tests counting retries;
+    `?trace_id=<32 hex>`: only those of one caller trace."""
     _require_admin()
-    return jsonify({"requests": list(get_state().recent)})
+    state = get_state()
+    trace_id = request.args.get("trace_id")
+    if trace_id is None:
+        entries = list(state.recent)
+    else:
+        trace_id = trace_id.strip().lower()
+        if not _TRACE_ID.match(trace_id):
+            raise errors.bad_request(
+                "trace_id must be 32 hexadecimal characters (a W3C trace id).",
+                "trace_id",
+                "invalid_value",
+            )
+        entries = state.for_trace(trace_id)
+    return jsonify({"requests": [_entry_json(entry) for entry in entries]})
+
+
+@blueprint.get("/admin/requests/<path:request_id>")
+def one_request(request_id: str):
+    """One request-log entry by completion id (chatcmpl-..., the body's `id`) or request id
+    (req_..., the x-request-id header); 404 when unknown or no longer in the log."""
+    _require_admin()
+    state = get_state()
+    entry = state.find(request_id)
+    if entry is None:
+        raise errors.ApiError(
+            404,
+            f"No request {request_id[:100]!r} in the request log (the last "
+            f"{state.settings.request_log_size} chat requests).",
+            "invalid_request_error",
+            "id",
+            "request_not_found",
+        )
+    return jsonify(_entry_json(entry))

@@ -117,6 +117,7 @@ def _rate_limit_error(model: str, admission) -> errors.ApiError:
 
 @blueprint.post("/v1/chat/completions")
 def chat_completions() -> Response:
+    arrived, arrived_at = time.monotonic(), time.time()  # ground truth starts here
     state = get_state()
     request_id = f"req_{uuid.uuid4().hex}"
     chat = parse_chat_request(parse_json_body(request.get_data(cache=False)), state.profiles)
@@ -156,6 +157,7 @@ def chat_completions() -> Response:
     gate = state.gates[model]
     state.metrics.set(QUEUED_REQUESTS, gate.waiting + 1, model=model)
     admitted = gate.acquire()
+    admitted_at = time.monotonic()
     state.metrics.set(QUEUED_REQUESTS, gate.waiting, model=model)
     if not admitted:
         return refuse(
@@ -179,10 +181,13 @@ def chat_completions() -> Response:
             state.profiles.fault_settings,
         )
         state.metrics.add(PROMPT_TOKENS_TOTAL, prompt_tokens, model=model)
-        answer = Answer(state, chat, plan, fault, prompt_tokens, time.monotonic(), lease)
+        entry["arrived_at"] = arrived_at
+        answer = Answer(state, chat, plan, fault, prompt_tokens, lease, entry, arrived, admitted_at)
+        headers.update(answer.ground_truth_headers())
         if chat.stream:
             state.metrics.add(REQUESTS_TOTAL, model=model, status="200")
-            state.record({**entry, "status": 200})
+            entry["status"] = 200
+            state.record(entry)
             response = Response(answer.stream(), headers={**headers, **SSE_HEADERS})
             response.call_on_close(lease.release)
             handed_over = True
@@ -192,7 +197,8 @@ def chat_completions() -> Response:
         except errors.ApiError as error:
             return refuse(error)
         state.metrics.add(REQUESTS_TOTAL, model=model, status="200")
-        state.record({**entry, "status": 200})
+        entry["status"] = 200
+        state.record(entry)
         return Response(body, mimetype="application/json", headers=headers)
     finally:
         if not handed_over:
@@ -200,7 +206,8 @@ def chat_completions() -> Response:
 
 
 class Answer:
-    """One admitted answer: its chunks, pacing and delivery fault."""
+    """One admitted answer: its chunks, pacing and delivery fault, and its request-log entry
+    (the ground truth of what the mock scheduled and sent)."""
 
     def __init__(
         self,
@@ -209,15 +216,47 @@ class Answer:
         plan: Plan,
         fault: str | None,
         prompt_tokens: int,
-        admitted: float,
         lease: Lease,
+        entry: dict,
+        arrived: float,
+        admitted: float,
     ) -> None:
         self.state, self.chat, self.plan, self.fault = state, chat, plan, fault
-        self.prompt_tokens, self.admitted, self.lease = prompt_tokens, admitted, lease
+        self.prompt_tokens, self.lease, self.entry = prompt_tokens, lease, entry
+        self.arrived, self.admitted = arrived, admitted
         self.completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
         self.sock = request.environ.get(connection.SOCKET_KEY)
+        self.send_headers = request.environ.get(connection.SEND_HEADERS_KEY)
         self.model = chat.profile.name
+        self.role_early = chat.profile.role_chunk == "early"
+        entry.update(
+            completion_id=self.completion_id,
+            queue_ms=_ms(admitted - arrived),
+            scheduled_ttft_ms=_ms(admitted - arrived + plan.ttft_s),
+            plan=plan.summary(),
+            role_chunk=chat.profile.role_chunk,
+            tokens_sent=0,
+            first_token_ms=None,
+            last_token_ms=None,
+            completed=False,
+        )
+
+    def ground_truth_headers(self) -> dict[str, str]:
+        return {
+            "x-mock-queue-ms": str(self.entry["queue_ms"]),
+            "x-mock-ttft-ms": str(self.entry["scheduled_ttft_ms"]),
+            "x-mock-completion-id": self.completion_id,
+        }
+
+    def _ended(self, sent: int, first: float | None, last: float | None, completed: bool) -> None:
+        """Write what was actually sent into the log entry, once, when the answer ends."""
+        self.entry.update(
+            tokens_sent=sent,
+            first_token_ms=None if first is None else _ms(first - self.arrived),
+            last_token_ms=None if last is None else _ms(last - self.arrived),
+            completed=completed,
+        )
 
     def usage(self, completion_tokens: int) -> dict:
         return {
@@ -233,10 +272,14 @@ class Answer:
             return min(after, len(self.plan.tokens))
         return None
 
-    def _sleep_until(self, moment: float) -> None:
-        delay = moment - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+    @staticmethod
+    def _sleep_until(moment: float) -> float:
+        """Sleep until `moment` (monotonic); return the time it is then."""
+        now = time.monotonic()
+        if moment > now:
+            time.sleep(moment - now)
+            now = time.monotonic()
+        return now
 
     def _schedule(self) -> Iterator[float]:
         moment = self.admitted + self.plan.ttft_s
@@ -253,10 +296,12 @@ class Answer:
             if self.fault == "stall":
                 connection.wait_until_client_leaves(self.sock, self.state.settings.stall_s)
             connection.drop(self.sock)
+            self._ended(0, None, None, False)
             return b""
         *_, finished = self._schedule()
-        self._sleep_until(finished)
+        done = self._sleep_until(finished)
         if self.fault == "midstream_error" and fault_point is not None:
+            self._ended(0, None, None, False)
             raise errors.server_error()
         tokens = self.plan.tokens
         self.state.metrics.add(COMPLETION_TOKENS_TOTAL, len(tokens), model=self.model)
@@ -281,10 +326,12 @@ class Answer:
             ],
             "usage": self.usage(len(tokens)),
         }
+        self._ended(len(tokens), done, done, True)  # every token arrives at once
         return json.dumps(body, separators=(",", ":")).encode()
 
     def stream(self) -> Iterator[bytes]:
-        """SSE events: role chunk, one chunk per token, finish chunk, usage chunk, [DONE]."""
+        """SSE events: role chunk (with the first token, or early), one chunk per token, finish
+        chunk, usage chunk, [DONE]."""
         try:
             yield from self._stream()
         finally:
@@ -309,27 +356,47 @@ class Answer:
                 f'"finish_reason":{finish}}}]{usage_null}}}\n\n'
             ).encode()
 
-        yield chunk('{"role":"assistant","content":"","refusal":null}')
+        # with_first_token: the headers go out now, the role chunk is held back and written
+        # together with the first content chunk; early: the role chunk goes out now
+        role = chunk('{"role":"assistant","content":"","refusal":null}')
+        if self.role_early:
+            yield role
+            role = b""
+        else:
+            connection.send_headers(self.send_headers)
         fault_point = self._fault_point()
         sent = 0
-        metrics = self.state.metrics
+        first = last = None  # monotonic, right before the yield of the first / last content chunk
+        completed = False
         try:
-            for token, moment in zip(self.plan.tokens, self._schedule(), strict=False):
-                if sent == fault_point:
-                    break
-                self._sleep_until(moment)
-                yield chunk(json.dumps({"content": token}, separators=(",", ":")))
-                sent += 1
+            try:
+                for token, moment in zip(self.plan.tokens, self._schedule(), strict=False):
+                    if sent == fault_point:
+                        break
+                    now = self._sleep_until(moment)
+                    if sent == 0:
+                        first = now
+                        yield role + chunk(json.dumps({"content": token}, separators=(",", ":")))
+                    else:
+                        yield chunk(json.dumps({"content": token}, separators=(",", ":")))
+                    sent += 1
+                    last = now
+            finally:
+                self.state.metrics.add(COMPLETION_TOKENS_TOTAL, sent, model=self.model)
+            if sent == 0 and role:  # a fault before any content: the role chunk still goes
+                self._sleep_until(self.admitted + self.plan.ttft_s)  # out, at the TTFT moment
+                yield role
+            if fault_point is not None:
+                yield from self._stream_fault()
+                return
+            tail = chunk("{}", json.dumps(self.plan.finish_reason))
+            if self.chat.include_usage:
+                usage = json.dumps(self.usage(sent), separators=(",", ":"))
+                tail += f'data: {head},"choices":[],"usage":{usage}}}\n\n'.encode()
+            yield tail + b"data: [DONE]\n\n"  # one write: no small back-to-back segments
+            completed = True
         finally:
-            metrics.add(COMPLETION_TOKENS_TOTAL, sent, model=self.model)
-        if fault_point is not None:
-            yield from self._stream_fault()
-            return
-        tail = chunk("{}", json.dumps(self.plan.finish_reason))
-        if self.chat.include_usage:
-            usage = json.dumps(self.usage(sent), separators=(",", ":"))
-            tail += f'data: {head},"choices":[],"usage":{usage}}}\n\n'.encode()
-        yield tail + b"data: [DONE]\n\n"  # one write: no small back-to-back segments
+            self._ended(sent, first, last, completed)
 
     def _stream_fault(self) -> Iterator[bytes]:
         if self.fault == "midstream_error":
@@ -341,3 +408,8 @@ class Answer:
             connection.wait_until_client_leaves(self.sock, self.state.settings.stall_s)
             connection.drop(self.sock)
         # truncate: the stream simply ends, without finish chunk, usage or [DONE]
+
+
+def _ms(seconds: float) -> float:
+    """Milliseconds, 3 decimals, as the request log and x-mock-* headers show them."""
+    return round(seconds * 1000, 3)

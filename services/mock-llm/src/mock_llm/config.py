@@ -26,6 +26,7 @@ class Settings:
     admin_enabled: bool = True
     access_log: bool = False
     tcp_nodelay: bool = True
+    request_log_size: int = 5000
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -84,4 +85,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_enabled=_bool(env, "MOCK_LLM_ADMIN", True),
         access_log=_bool(env, "MOCK_LLM_ACCESS_LOG", False),
         tcp_nodelay=_bool(env, "MOCK_LLM_TCP_NODELAY", True),
+        request_log_size=_int(env, "MOCK_LLM_REQUEST_LOG_SIZE", 5000, 1, 10_000_000),
     )

@@ -5,10 +5,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 
 import gevent.select
 
 SOCKET_KEY = "mock_llm.socket"
+SEND_HEADERS_KEY = "mock_llm.send_headers"  # flushes the status line and headers (server.py)
+
+
+def send_headers(send: Callable[[], None] | None) -> None:
+    """Send the response head now, before any body byte: a stream's headers go out at once, as
+    OpenAI and vLLM send them, even when its first body write waits for the first token."""
+    if send is not None:
+        send()
 
 
 def drop(sock: socket.socket | None) -> None:

@@ -7,6 +7,7 @@ import json
 import math
 import random
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,8 +101,26 @@ class Plan:
 
     tokens: tuple[str, ...]
     finish_reason: str
-    ttft_s: float
+    ttft_s: float  # from admission to the first content chunk: model + prefill + fault delay
     gaps_s: tuple[float, ...]  # pause before each content chunk after the first
+    prefill_s: float = 0.0  # the prompt-length part of ttft_s
+    fault_delay_s: float = 0.0  # the slow_first_token part of ttft_s
+
+    @property
+    def model_ttft_s(self) -> float:
+        """The model's own TTFT draw (profile ttft_ms with its jitter)."""
+        return self.ttft_s - self.prefill_s - self.fault_delay_s
+
+    def summary(self) -> dict:
+        """The plan as the request log shows it (milliseconds, 3 decimals)."""
+        return {
+            "ttft_ms": round(self.model_ttft_s * 1000, 3),
+            "prefill_ms": round(self.prefill_s * 1000, 3),
+            "fault_delay_ms": round(self.fault_delay_s * 1000, 3),
+            "tokens": len(self.tokens),
+            "gaps_ms": array("d", [round(gap * 1000, 3) for gap in self.gaps_s]),
+            "finish_reason": self.finish_reason,
+        }
 
 
 def natural_length(digest: bytes, profile: ModelProfile) -> int:
@@ -133,13 +152,13 @@ def make_plan(
         tokens, finish_reason = tokens[:limit], "length"
 
     rng = derived_rng(digest, "latency")
-    ttft_ms = profile.ttft_ms
+    model_ttft_ms = profile.ttft_ms
     if profile.ttft_jitter_ms:
         spread = 3 * profile.ttft_jitter_ms
-        ttft_ms += max(-spread, min(spread, rng.gauss(0, profile.ttft_jitter_ms)))
-    ttft_ms += profile.prefill_ms_per_1k_prompt_tokens * prompt_tokens / 1000
-    if fault == "slow_first_token":
-        ttft_ms += fault_settings.slow_first_token_ms
+        model_ttft_ms += max(-spread, min(spread, rng.gauss(0, profile.ttft_jitter_ms)))
+    model_ttft_ms = max(0.0, model_ttft_ms)
+    prefill_ms = profile.prefill_ms_per_1k_prompt_tokens * prompt_tokens / 1000
+    fault_ms = fault_settings.slow_first_token_ms if fault == "slow_first_token" else 0.0
     tps = profile.tokens_per_s * (1 + _clamped_gauss(rng, profile.tps_jitter))
     itl = 1.0 / tps
     if fault == "slow_stream":
@@ -147,7 +166,14 @@ def make_plan(
     gaps = tuple(
         itl * (1 + _clamped_gauss(rng, profile.itl_jitter)) for _ in range(max(0, len(tokens) - 1))
     )
-    return Plan(tuple(tokens), finish_reason, max(0.0, ttft_ms) / 1000, gaps)
+    return Plan(
+        tuple(tokens),
+        finish_reason,
+        (model_ttft_ms + prefill_ms + fault_ms) / 1000,
+        gaps,
+        prefill_ms / 1000,
+        fault_ms / 1000,
+    )
 
 
 def _clamped_gauss(rng: random.Random, sigma: float) -> float:

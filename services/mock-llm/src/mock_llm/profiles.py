@@ -16,6 +16,12 @@ class ProfileError(ValueError):
     """A profiles file that does not validate; the message names the field."""
 
 
+# When the role chunk ({"role": "assistant", "content": ""}) goes out: in the same write as the
+# first content chunk, after the TTFT, as OpenAI and vLLM do; or at once, before the TTFT, as
+# some proxies and servers do (a client timing the first SSE event then reads a near-zero TTFT).
+ROLE_CHUNK_MODES = ("with_first_token", "early")
+
+
 @dataclass(frozen=True)
 class ModelProfile:
     name: str
@@ -36,6 +42,7 @@ class ModelProfile:
     tpm: int = 0
     quality: float = 0.5
     reasoning: bool = False
+    role_chunk: str = "with_first_token"
     created: int = 1700000000
     owned_by: str = "system"
     faults: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
@@ -127,6 +134,13 @@ def _model(name: str, raw: Mapping, defaults: Mapping) -> ModelProfile:
         elif key == "reasoning":
             if not isinstance(value, bool):
                 raise ProfileError(f"{where}.reasoning must be true or false")
+            values[key] = value
+        elif key == "role_chunk":
+            if value not in ROLE_CHUNK_MODES:
+                raise ProfileError(
+                    f"{where}.role_chunk must be one of {', '.join(ROLE_CHUNK_MODES)}, "
+                    f"got {value!r}"
+                )
             values[key] = value
         elif key == "owned_by":
             values[key] = str(value)

@@ -6,14 +6,25 @@ import socket
 
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from mock_llm.connection import SOCKET_KEY
+from mock_llm.connection import SEND_HEADERS_KEY, SOCKET_KEY
 
 
 class MockHandler(WSGIHandler):
     def get_environ(self):
         environ = super().get_environ()
         environ[SOCKET_KEY] = self.socket
+        environ[SEND_HEADERS_KEY] = self._send_headers
         return environ
+
+    def _send_headers(self) -> None:
+        if not self.headers_sent:
+            self.write(b"")  # the head only: pywsgi writes no body chunk for empty data
+
+    def handle_one_response(self):
+        try:
+            super().handle_one_response()
+        finally:  # break the handler -> environ -> bound method cycle
+            self.environ.pop(SEND_HEADERS_KEY, None)
 
 
 class MockServer(WSGIServer):

@@ -17,7 +17,6 @@ from mock_llm.profiles import Profiles
 
 EXTENSION = "mock_llm"
 MAX_TRACKED_REQUESTS = 100_000
-RECENT_REQUESTS = 1000
 
 
 @dataclass
@@ -28,12 +27,13 @@ class ServiceState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: Metrics = field(default_factory=Metrics)
     gates: dict[str, ConcurrencyGate] = field(default_factory=dict)
-    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+    recent: deque = field(init=False)  # the request log: MOCK_LLM_REQUEST_LOG_SIZE entries
     _seen: dict[bytes, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     started: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
+        self.recent = deque(maxlen=self.settings.request_log_size)
         for name, profile in self.profiles.models.items():
             self.gates[name] = ConcurrencyGate(profile.max_concurrency, profile.queue_limit)
 
@@ -47,7 +47,21 @@ class ServiceState:
             return count
 
     def record(self, entry: dict) -> None:
+        """Append to the request log. An admitted answer keeps the same dict and fills in what it
+        actually sent when it ends (chat.Answer), so readers see it update in place."""
         self.recent.append(entry)
+
+    def find(self, request_or_completion_id: str) -> dict | None:
+        """The newest log entry with this completion id (chatcmpl-...) or request id (req_...)."""
+        key = "completion_id" if request_or_completion_id.startswith("chatcmpl-") else "request_id"
+        for entry in reversed(self.recent):
+            if entry.get(key) == request_or_completion_id:
+                return entry
+        return None
+
+    def for_trace(self, trace_id: str) -> list[dict]:
+        """The log entries of one caller trace (its traceparent's trace id), oldest first."""
+        return [entry for entry in self.recent if entry["trace_id"] == trace_id]
 
     def reset(self) -> None:
         """Back to the start-up state: no admin faults, full buckets, no history."""

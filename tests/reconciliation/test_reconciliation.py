@@ -1,0 +1,167 @@
+"""Every TTFT, gap and token count agrees across the layers of one real run (docs/numbers.md).
+
+One bounded, seeded run at light load: the mock LLM (four models, one with `role_chunk: early`),
+the assistant under gunicorn with its shipped settings, the test collector with the project's agent
+config, and a real Locust run through the assistant. Every good request is joined across the mock's
+ground truth, the chat span, the metrics and the client (tests/harness/reconcile.py, where each
+tolerance is explained), and the scorecard must agree with `--strict`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.collector import wait_until
+from harness.lab import lab
+from harness.loadgen import run_loadgen_to_end
+from harness.mock_llm import start_mock_llm
+from harness.prereq import ROOT
+from harness.reconcile import (
+    GAP_METRIC,
+    TTFT_METRIC,
+    Joined,
+    Reconciliation,
+    check_models,
+    check_request,
+    join,
+    markdown_table,
+)
+
+# Distinct TTFTs, shipped-like jitter (10 %) and prefill; short answers so the run takes ~15 s.
+# gpt-4.1-mini sends its role chunk at once, as some proxies do: its TTFT must still be right.
+PROFILES = """
+defaults:
+  tps_jitter: 0.05
+  itl_jitter: 0.10
+  output_tokens: {min: 15, mean: 30, max: 50}
+  rpm: 0
+  tpm: 0
+models:
+  gpt-4o-mini: {ttft_ms: 150, ttft_jitter_ms: 15, prefill_ms_per_1k_prompt_tokens: 8, tokens_per_s: 120}
+  gpt-4o: {ttft_ms: 400, ttft_jitter_ms: 40, prefill_ms_per_1k_prompt_tokens: 20, tokens_per_s: 60}
+  gpt-4.1-mini: {ttft_ms: 250, ttft_jitter_ms: 25, prefill_ms_per_1k_prompt_tokens: 10, tokens_per_s: 90, role_chunk: early}
+  o3-mini: {reasoning: true, ttft_ms: 700, ttft_jitter_ms: 70, prefill_ms_per_1k_prompt_tokens: 30, tokens_per_s: 80}
+"""  # noqa: E501
+PROFILE_TTFT_MS = {"gpt-4o-mini": 150, "gpt-4o": 400, "gpt-4.1-mini": 250, "o3-mini": 700}
+WEIGHTS = ",".join(f"{model}=1" for model in PROFILE_TTFT_MS)
+USERS, REQUESTS_PER_USER = 8, 8
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reconcile")
+    with (
+        start_mock_llm(tmp / "mock", env={"MOCK_LLM_SEED": "11"}, profiles=PROFILES) as mock,
+        lab(tmp, mock) as (collector, assistant),
+    ):
+        load = run_loadgen_to_end(
+            tmp, "load", timeout=180, target="assistant", host=assistant.url, seed=5,
+            users=USERS, requests_per_user=REQUESTS_PER_USER, model_weights=WEIGHTS,
+            feedback_rate=0, run_id="reconcile-run",
+        )  # fmt: skip
+        assert load.exit_code == 0, load.log()[-3000:]
+        samples = load.samples
+        good = [s for s in samples if s["error_kind"] is None]
+
+        def archived():
+            spans = [s for s in collector.spans() if s["name"].startswith("chat ")]
+            points = collector.metric_points(GAP_METRIC) + collector.metric_points(TTFT_METRIC)
+            counted = sum(p["count"] for p in points if p["name"] == TTFT_METRIC)
+            return (spans, points) if len(spans) >= len(good) and counted >= len(good) else None
+
+        _, points = wait_until(archived, timeout=30)
+        mock_log = mock.requests_log()
+    return {
+        "samples": samples,
+        "good": good,
+        "spans": collector.spans(),
+        "points": points,
+        "mock_log": mock_log,
+        "archive": collector.archive,
+        "load": load,
+    }
+
+
+@pytest.fixture(scope="module")
+def reconciliation(run) -> Reconciliation:
+    result = join(run["good"], run["spans"], run["mock_log"])
+    check_models(result, run["points"], PROFILE_TTFT_MS)
+    print("\n" + markdown_table(result.table))
+    return result
+
+
+def test_the_run_is_whole(run):
+    assert len(run["samples"]) == USERS * REQUESTS_PER_USER
+    assert len(run["good"]) == len(run["samples"]), "every request of this run must succeed"
+    models = {s["model"] for s in run["good"]}
+    assert models == set(PROFILE_TTFT_MS)
+
+
+def test_every_request_and_model_agrees_across_the_layers(run, reconciliation):
+    assert len(reconciliation.joined) == len(run["good"])
+    assert reconciliation.violations == [], "\n".join(reconciliation.violations[:40])
+
+
+def test_early_role_chunk_does_not_shorten_the_ttft(reconciliation):
+    """gpt-4.1-mini's role chunk arrives at once; its TTFT is still the first token's (~250 ms)."""
+    early = [j for j in reconciliation.joined if j.model == "gpt-4.1-mini"]
+    assert early and min(j.span_ttft_ms for j in early) > 0.8 * PROFILE_TTFT_MS["gpt-4.1-mini"]
+
+
+def test_scorecard_agrees_with_strict(run, reconciliation, tmp_path):
+    """`make report SCORECARD_ARGS=--strict` on this run: no client-vs-server disagreement, no
+    internal inconsistency, and it reports the same span TTFT p50 per model as the join above."""
+    summary = run["load"].report_dir / "llm-summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "scorecard", "--archive", str(run["archive"]),
+         "--loadgen-summary", str(summary), "--out", str(tmp_path), "--strict"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "scorecard" / "src"), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "scorecard.json").read_text())
+    for model, row in reconciliation.table.items():
+        p50 = report["models"][model]["ttft_ms"]["p50"]
+        assert p50 == pytest.approx(row["span_ttft_p50_ms"], abs=0.01), model
+
+
+def _joined(**changes) -> Joined:
+    values = dict(
+        trace_id="t" * 32, model="gpt-4o", mock_ttft_ms=400.0, mock_sent_ms=401.0,
+        span_ttft_ms=404.0, client_ttft_ms=410.0, done_ttft_ms=404.0,
+        client_gaps_ms=[16.0, 17.0], prefill_ms=1.0,
+        tokens={"mock sent": 3, "span usage": 3, "done usage": 3, "client deltas": 3},
+    )  # fmt: skip
+    values.update(changes)
+    return Joined(**values)
+
+
+@pytest.mark.parametrize(
+    ("changes", "complaint"),
+    [
+        ({}, None),
+        # the old bug: the span timed the role chunk (~4 ms) while the first token came at 400 ms
+        ({"span_ttft_ms": 3.8, "done_ttft_ms": 463.0}, "not mock <= span <= client"),
+        (
+            {"span_ttft_ms": 440.0, "done_ttft_ms": 440.0, "client_ttft_ms": 445.0},
+            "over the mock's",
+        ),
+        ({"client_ttft_ms": 470.0}, "more than 50 ms over the span's"),
+        ({"done_ttft_ms": 405.0}, "done event TTFT"),
+        (
+            {"tokens": {"mock sent": 3, "span usage": 3, "done usage": 3, "client deltas": 2}},
+            "differ",
+        ),
+    ],
+)
+def test_the_checks_fail_on_disagreement(changes, complaint):
+    result = Reconciliation()
+    check_request(_joined(**changes), result)
+    if complaint is None:
+        assert result.violations == []
+    else:
+        assert result.violations and complaint in result.violations[0]
