@@ -185,6 +185,8 @@ def assistant(
         "SPLUNK_REALM": "",
         "SPLUNK_ACCESS_TOKEN": "",
         "SPLUNK_PROFILER_ENABLED": "false",
+        # the benchmarks measure the chat path; evaluations (one judge call per answer) are off
+        "ASSISTANT_EVALUATIONS": "false",
     }
     if telemetry:
         if not otlp_endpoint:

@@ -53,6 +53,9 @@ def assistant_env(
         "SPLUNK_REALM": "",
         "SPLUNK_ACCESS_TOKEN": "",
         "SPLUNK_PROFILER_ENABLED": "false",
+        # evaluations (a judge call after each answer) only where a test turns them on: most test
+        # mocks serve no judge model, and the judge's traffic would change what they count
+        "ASSISTANT_EVALUATIONS": "false",
     }
     if otlp:
         endpoint = otlp if otlp.startswith("http") else f"http://{otlp}"

@@ -89,7 +89,11 @@ def join(samples: list[dict], spans: list[dict], mock_log: list[dict]) -> Reconc
         if sample.get("error_kind") is not None:
             continue
         trace_id = sample["trace_id"]
-        chats, mocks = by_trace.get(trace_id, []), mock_by_trace.get(trace_id, [])
+        chats = by_trace.get(trace_id, [])
+        # the judge's call (docs/evaluations.md) shares the chat's trace: only the sample's model
+        mocks = [
+            m for m in mock_by_trace.get(trace_id, []) if m.get("model") in (None, sample["model"])
+        ]
         if len(chats) != 1 or len(mocks) != 1:
             result.fail(f"{trace_id}: {len(chats)} chat spans and {len(mocks)} mock entries, not 1")
             continue

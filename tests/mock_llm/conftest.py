@@ -21,7 +21,7 @@ FAST_PROFILES = {
             "ttft_ms": 100,
             "tokens_per_s": 40,
             "output_tokens": {"min": 64, "mean": 64, "max": 64},
-            "quality": 0.5,
+            "quality": {"off_topic": 0.1},
         },
         "timed": {
             "ttft_ms": 300,

@@ -24,6 +24,10 @@ from harness.procs import ServiceProcess
             "bad-role-chunk",
             "models.m.role_chunk must be one of with_first_token, early, got 'late'",
         ),
+        ("bad-quality-rate", "models.m.quality.unsafe must be between 0 and 1, got 1.5"),
+        ("scalar-quality", "models.m.quality must be a mapping of off_topic, unsupported_claim"),
+        ("unknown-quality-trait", "models.m.quality: unknown trait(s) rude"),
+        ("bad-quality-default", "models.m.quality.non_answer must be a number between 0 and 1"),
     ],
 )
 def test_bad_configuration_exits_with_a_clear_message(tmp_path, env, needle):
@@ -33,8 +37,13 @@ def test_bad_configuration_exits_with_a_clear_message(tmp_path, env, needle):
             "bad-profile": "m: {tokens_per_s: 0}",
             "unknown-key": "m: {ttft: 5}",
             "bad-role-chunk": "m: {role_chunk: late}",
+            "bad-quality-rate": "m: {quality: {unsafe: 1.5}}",
+            "scalar-quality": "m: {quality: 0.72}",
+            "unknown-quality-trait": "m: {quality: {rude: 0.1}}",
+            "bad-quality-default": "m: {quality: {unsafe: 0.1}}",
         }[env]
-        profile.write_text(f"models:\n  {body}\n")
+        defaults = "defaults: {quality: {non_answer: lots}}\n" if "default" in env else ""
+        profile.write_text(f"{defaults}models:\n  {body}\n")
         env = {"MOCK_LLM_PROFILES": str(profile)}
     process = ServiceProcess(
         "mock-llm-config",

@@ -147,9 +147,18 @@ def test_models_list_and_retrieve(mock, client_for):
     assert {"gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "o3-mini"} <= set(models)
     entry = models["gpt-4o"].model_dump()
     assert entry["object"] == "model" and entry["root"] == "gpt-4o"
-    qualities = {name: m.model_dump()["mock_profile"]["quality"] for name, m in models.items()}
-    assert len(set(qualities.values())) == len(qualities)
-    assert all(0 <= q <= 1 for q in qualities.values())
+    qualities = {
+        name: tuple(sorted(m.model_dump()["mock_profile"]["quality"].items()))
+        for name, m in models.items()
+    }
+    assert len(set(qualities.values())) == len(qualities)  # the judge's: all zero
+    assert all(0 <= rate <= 1 for q in qualities.values() for _, rate in q)
+    assert {trait for trait, _ in qualities["gpt-4o"]} == {
+        "off_topic",
+        "unsupported_claim",
+        "unsafe",
+        "non_answer",
+    }
     assert client.models.retrieve("o3-mini").id == "o3-mini"
     with pytest.raises(openai.NotFoundError) as caught:
         client.models.retrieve("gpt-9")

@@ -22,6 +22,7 @@ from harness.mock_llm import start_mock_llm
 from harness.prereq import ROOT
 from harness.reconcile import (
     GAP_METRIC,
+    MODEL,
     TTFT_METRIC,
     Joined,
     Reconciliation,
@@ -45,6 +46,7 @@ models:
   gpt-4o: {ttft_ms: 400, ttft_jitter_ms: 40, prefill_ms_per_1k_prompt_tokens: 20, tokens_per_s: 60}
   gpt-4.1-mini: {ttft_ms: 250, ttft_jitter_ms: 25, prefill_ms_per_1k_prompt_tokens: 10, tokens_per_s: 90, role_chunk: early}
   o3-mini: {reasoning: true, ttft_ms: 700, ttft_jitter_ms: 70, prefill_ms_per_1k_prompt_tokens: 30, tokens_per_s: 80}
+  mock-judge: {ttft_ms: 30, tokens_per_s: 2000, output_tokens: {min: 1, mean: 100, max: 400}}
 """  # noqa: E501
 PROFILE_TTFT_MS = {"gpt-4o-mini": 150, "gpt-4o": 400, "gpt-4.1-mini": 250, "o3-mini": 700}
 WEIGHTS = ",".join(f"{model}=1" for model in PROFILE_TTFT_MS)
@@ -56,7 +58,9 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("reconcile")
     with (
         start_mock_llm(tmp / "mock", env={"MOCK_LLM_SEED": "11"}, profiles=PROFILES) as mock,
-        lab(tmp, mock) as (collector, assistant),
+        # evaluations on, as shipped: every answer is judged after it was delivered, and the
+        # judge's own traffic must not show up in any chat figure
+        lab(tmp, mock, assistant_env={"ASSISTANT_EVALUATIONS": "true"}) as (collector, assistant),
     ):
         load = run_loadgen_to_end(
             tmp, "load", timeout=180, target="assistant", host=assistant.url, seed=5,
@@ -74,8 +78,10 @@ def run(tmp_path_factory):
             return (spans, points) if len(spans) >= len(good) and counted >= len(good) else None
 
         _, points = wait_until(archived, timeout=30)
+        judged = wait_until(lambda: _judged(collector, len(good)), timeout=30)
         mock_log = mock.requests_log()
     return {
+        "judged": judged,
         "samples": samples,
         "good": good,
         "spans": collector.spans(),
@@ -84,6 +90,17 @@ def run(tmp_path_factory):
         "archive": collector.archive,
         "load": load,
     }
+
+
+def _judged(collector, chats: int) -> list[dict] | None:
+    """The four evaluation results of every chat, once all are archived."""
+    records = [
+        r
+        for r in collector.log_records()
+        if r["event_name"] == "gen_ai.evaluation.result"
+        and r["attributes"].get("gen_ai.evaluation.name") != "user_satisfaction"
+    ]
+    return records if len(records) >= 4 * chats else None
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +121,23 @@ def test_the_run_is_whole(run):
 def test_every_request_and_model_agrees_across_the_layers(run, reconciliation):
     assert len(reconciliation.joined) == len(run["good"])
     assert reconciliation.violations == [], "\n".join(reconciliation.violations[:40])
+
+
+def test_judge_traffic_stays_out_of_the_chat_figures(run, reconciliation):
+    """Every answer was judged (4 results, in its chat's trace), the judge calls are `judge`
+    spans, and the per-model counts above (spans, TTFT and gap histograms) saw only the chats."""
+    chat_traces = {j.trace_id for j in reconciliation.joined}
+    per_trace = {}
+    for record in run["judged"]:
+        per_trace.setdefault(record["trace_id"], set()).add(
+            record["attributes"]["gen_ai.evaluation.name"]
+        )
+    assert set(per_trace) == chat_traces
+    assert all(len(names) == 4 for names in per_trace.values())
+    names = {s["name"] for s in run["spans"] if s["kind"] == "CLIENT"}
+    assert "judge mock-judge" in names and "chat mock-judge" not in names
+    judge_points = [p for p in run["points"] if p["attributes"].get(MODEL) == "mock-judge"]
+    assert judge_points == []
 
 
 def test_early_role_chunk_does_not_shorten_the_ttft(reconciliation):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 S_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
@@ -54,6 +54,21 @@ RESOURCE = {
 
 
 @dataclass
+class FakeEvaluation:
+    """One `gen_ai.evaluation.result` of the judge (docs/evaluations.md) on a call's answer."""
+
+    name: str
+    score: float | None
+    label: str | None = None
+    judge: str = "mock-judge"
+    delay_s: float = 2.0  # recorded this long after the chat span ends
+    as_span_event: bool = False  # a span event on the chat span instead of a log record
+    join: str = "response_id"  # or "app_response_id", or "span" (no ids: by the parent span)
+    metric_score: float | None = None  # what the histogram records, if not the score
+    metric_lost: bool = False  # the histogram record never reached the archive
+
+
+@dataclass
 class FakeCall:
     model: str
     start_ns: int
@@ -73,6 +88,7 @@ class FakeCall:
     # "feedback_span" (the feedback request's SERVER span that carries the event's copy)
     synthetic_on: tuple[str, ...] = ()
     feedback_span: bool = False  # also write the rating's span-event copy on a feedback span
+    evaluations: list[FakeEvaluation] = field(default_factory=list)
 
     @property
     def end_ns(self) -> int:
@@ -168,6 +184,15 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
                     "gen_ai.response.finish_reasons": ["stop"],
                 }
             )
+        events = [
+            {
+                "name": "gen_ai.evaluation.result",
+                "timeUnixNano": str(call.end_ns + int(e.delay_s * 1e9)),
+                "attributes": attrs(evaluation_attrs(index, call, e)),
+            }
+            for e in call.evaluations
+            if e.as_span_event
+        ]
         spans.append(
             {
                 "traceId": call.trace_id,
@@ -178,6 +203,7 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
                 "startTimeUnixNano": str(chat_start),
                 "endTimeUnixNano": str(chat_start + int(call.chat_s * 1e9)),
                 "attributes": attrs(chat_attrs),
+                **({"events": events} if events else {}),
                 "status": status,
             }
         )
@@ -205,6 +231,22 @@ def _evaluation_attrs(index: int, call: FakeCall) -> dict:
         "assistant.response_id": f"resp_{index:04x}",
         "assistant.feedback.revision": 1,
     }
+
+
+def evaluation_attrs(index: int, call: FakeCall, evaluation: FakeEvaluation) -> dict:
+    """The attributes the assistant puts on a judge's result (docs/evaluations.md)."""
+    result = {"gen_ai.evaluation.name": evaluation.name}
+    if evaluation.score is not None:
+        result["gen_ai.evaluation.score.value"] = evaluation.score
+    if evaluation.label is not None:
+        result["gen_ai.evaluation.score.label"] = evaluation.label
+    result["gen_ai.request.model"] = call.model
+    if evaluation.join == "response_id":
+        result["gen_ai.response.id"] = f"chatcmpl-{index}"
+    if evaluation.join in ("response_id", "app_response_id"):
+        result["assistant.response_id"] = f"resp_{index:04x}"
+    result["assistant.evaluation.judge"] = evaluation.judge
+    return result
 
 
 def _feedback_span(index: int, call: FakeCall) -> dict:
@@ -266,19 +308,41 @@ def metric_lines(
     not exported yet."""
     step = int(export_every_s * 1e9)
     by_interval: dict[int, list[FakeCall]] = {}
+    judged: dict[int, list[tuple[FakeCall, FakeEvaluation]]] = {}
     for call in calls:
         if not call.metric_lost:
             by_interval.setdefault((call.end_ns - BASE_NS - 1) // step, []).append(call)
+        for e in call.evaluations:
+            if not e.metric_lost:
+                at = call.end_ns + int(e.delay_s * 1e9)
+                judged.setdefault((at - BASE_NS - 1) // step, []).append((call, e))
     lines = []
-    for index in sorted(by_interval):
+    for index in sorted(set(by_interval) | set(judged)):
         interval = (BASE_NS + index * step, BASE_NS + (index + 1) * step)
         if exported_until_ns is None or interval[1] <= exported_until_ns:
-            lines.append(_export(by_interval[index], interval))
+            lines.append(_export(by_interval.get(index, []), interval, judged.get(index, [])))
     return lines
 
 
-def _export(calls: list[FakeCall], interval: tuple[int, int]) -> dict:
+def _export(
+    calls: list[FakeCall],
+    interval: tuple[int, int],
+    judged: list[tuple[FakeCall, FakeEvaluation]] = (),
+) -> dict:
     duration, ttft, tokens, score = {}, {}, {}, {}
+    for call, e in judged:
+        key = (
+            ("gen_ai.evaluation.name", e.name),
+            ("gen_ai.request.model", call.model),
+            ("gen_ai.provider.name", "openai"),
+            ("assistant.evaluation.judge", e.judge),
+        )
+        recorded = e.score if e.metric_score is None else e.metric_score
+        if recorded is None:  # a label only: the assistant records its pass/fail score
+            recorded = (
+                0.0 if e.label in ("irrelevant", "unfaithful", "toxic", "not_answered") else 1.0
+            )
+        score.setdefault(key, []).append(recorded)
     for call in calls:
         base = (
             ("gen_ai.operation.name", "chat"),
@@ -315,6 +379,18 @@ def _export(calls: list[FakeCall], interval: tuple[int, int]) -> dict:
 def log_lines(calls: list[FakeCall]) -> list[dict]:
     records = []
     for index, call in enumerate(calls):
+        for e in call.evaluations:
+            if e.as_span_event:
+                continue
+            records.append(
+                {
+                    "timeUnixNano": str(call.end_ns + int(e.delay_s * 1e9)),
+                    "eventName": "gen_ai.evaluation.result",
+                    "traceId": call.trace_id,
+                    "spanId": f"{index * 2 + 2:016x}",
+                    "attributes": attrs(evaluation_attrs(index, call, e)),
+                }
+            )
         if call.score is None:
             continue
         record_attrs = _evaluation_attrs(index, call)

@@ -391,7 +391,11 @@ def test_no_chat_spans_is_explained(tmp_path, calls):
     ("args", "message"),
     [
         (("--weights", "speed=1"), "unknown weight 'speed'"),
-        (("--weights", "latency=0,cost=0,satisfaction=0"), "at least one weight"),
+        (("--weights", "latency=0,cost=0,satisfaction=0,quality=0"), "at least one weight"),
+        (("--weights", "latency=0,cost=0,satisfaction=0", "--weight-quality", "0"), "at least one"),
+        (("--weights", "quality=2", "--weight-quality", "1"), "use one of them"),
+        (("--weight-quality", "-1"), "--weight-quality"),
+        (("--min-evaluations", "0"), "--min-evaluations"),
         (("--since", "yesterday-ish"), "--since"),
         (("--slo-error-rate", "2"), "--slo-error-rate"),
         (("--since", "2026-11-26T18:00:00Z", "--until", "2026-11-26T17:00:00Z"), "before --until"),
@@ -428,7 +432,12 @@ def test_env_fallbacks_and_price_override(tmp_path, archive, calls):
     )
     assert report["prices"]["as_of"] == "2030-01-01"
     assert report["slo"]["error_rate"] == 0.01
-    assert report["ranking"]["weights"] == {"latency": 3.0, "cost": 1.0, "satisfaction": 1.0}
+    assert report["ranking"]["weights"] == {
+        "latency": 3.0,
+        "cost": 1.0,
+        "satisfaction": 1.0,
+        "quality": 1.0,
+    }
     assert len(report["ranking"]["slo_misses"]) == 3  # 8-10 % errors > 1 %
 
 

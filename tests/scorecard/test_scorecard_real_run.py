@@ -126,6 +126,8 @@ def test_real_run_ratings_carry_the_feedback_requests_baggage(real_archive, scor
         r["attributes"]["assistant.response_id"]: r
         for r in real_archive.logs
         if r["event_name"] == "gen_ai.evaluation.result"
+        # the judge's answer-quality results (docs/evaluations.md) carry the chat's baggage
+        and r["attributes"].get("gen_ai.evaluation.name") == "user_satisfaction"
     }
     for result in rated:
         attrs = records[result.response_id]["attributes"]

@@ -486,7 +486,10 @@ def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
     def feedback_events() -> dict[str, list] | None:
         found = collections.defaultdict(list)
         for record in archive_log_records(archive):
-            if record["event_name"] == "gen_ai.evaluation.result":
+            if (
+                record["event_name"] == "gen_ai.evaluation.result"
+                and record["attributes"].get("gen_ai.evaluation.name") == "user_satisfaction"
+            ):
                 found[record["trace_id"]].append(record)
         return found if all(trace_of[rid] in found for rid in rated) else None
 

@@ -30,7 +30,10 @@ Definitions (also in the README):
   real. Real and synthetic ratings are reported apart (count, mean, 95 % interval each);
   simulated ratings reflect only latency, errors, truncation and the load generator's content
   heuristic, never answer quality. The `satisfaction` figures themselves (and the metric
-  mean: the histogram has no such marker) cover both.
+  mean: the histogram has no such marker) cover both. The metric mean uses the
+  `gen_ai.evaluation.score` points named `user_satisfaction` (or unnamed) only.
+- The judge's call (`judge <model>`, `assistant.evaluation.evaluated_model`) is not a request.
+- Answer quality (answer_relevancy, faithfulness, toxicity, answered): see quality.py.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import checks, stats
+from . import checks, quality, stats
 from .config import Settings
 from .errors import EXIT_NO_DATA, ScorecardError
 from .loadgen import PERCENTILES, LoadgenSummary
@@ -49,6 +52,7 @@ from .names import (
     APP_RESPONSE_ID,
     DURATION_METRIC,
     ERROR_TYPE,
+    EVALUATED_MODEL,
     EVALUATION_EVENT,
     EVALUATION_NAME,
     INPUT_TOKENS,
@@ -117,6 +121,8 @@ class Selection:
 def is_chat_span(span: Span) -> bool:
     if span.kind != "CLIENT" or not span.attributes.get(MODEL):
         return False
+    if span.name.startswith("judge ") or EVALUATED_MODEL in span.attributes:
+        return False  # the evaluation's judge call (docs/evaluations.md), not a chat call
     return span.attributes.get("gen_ai.operation.name") == "chat" or span.name.startswith("chat ")
 
 
@@ -364,6 +370,11 @@ def metric_figures(points: list[MetricPoint], models: list[str]) -> dict[str, di
             continue
         if point.name in (DURATION_METRIC, TTFT_METRIC) and ERROR_TYPE in point.attributes:
             continue
+        if point.name == SCORE_METRIC and point.attributes.get(EVALUATION_NAME) not in (
+            None,
+            SATISFACTION,
+        ):
+            continue  # an answer-quality evaluation: compared in the consistency rows
         variant = str(point.attributes.get(TOKEN_TYPE) or "")
         merged[(model, point.name, variant)].add(point)
     figures: dict[str, dict[str, Any]] = {}
@@ -517,6 +528,11 @@ def satisfaction(ratings: list[Rating], one_to_five: bool) -> dict[str, Any]:
             scores.append((rating.value - 1) / 4 if one_to_five else rating.value)
         elif rating.label in ("thumbs_up", "thumbs_down"):
             scores.append(1.0 if rating.label == "thumbs_up" else 0.0)
+    return score_figures(scores)
+
+
+def score_figures(scores: list[float]) -> dict[str, Any]:
+    """Count, mean and 95 % interval of scores in 0-1: Wilson when all are 0 or 1, else t."""
     binary = bool(scores) and all(score in (0.0, 1.0) for score in scores)
     if binary:
         interval = stats.wilson_interval(sum(scores), len(scores))
@@ -616,6 +632,7 @@ def analyse(
     points = windowed_points(archive.points, selection.start_s, selection.end_s)
     metrics = metric_figures(points, models)
     ratings = collect_ratings(archive, selection.calls)
+    results = quality.collect(archive, selection.calls)
     one_to_five = any(r.value is not None and r.value > 1 for r in ratings)
     samples: dict[str, dict[str, list[float]]] = {}
     result: dict[str, Any] = {}
@@ -673,6 +690,9 @@ def analyse(
             ),
             "cost_per_1k_requests_usd": cost,
             "satisfaction": satisfaction_split(model_ratings, one_to_five),
+            "quality": quality.model_quality(
+                [r for r in results if r.model == model], settings.min_evaluations, score_figures
+            ),
             "metrics": metrics[model],
             "client": None,
             "client_vs_server": [],
@@ -727,6 +747,7 @@ def analyse(
             "it, the rated chat span or its SERVER span",
             "simulated_meaning": SIMULATED_MEANING,
         },
+        "quality": quality.overview(result, settings.min_evaluations),
         "models": result,
         "errors_over_time": errors_over_time(selection.calls, selection.start_s, selection.end_s),
         "consistency": checks.consistency(
@@ -738,4 +759,33 @@ def analyse(
         ),
         "assistant_added": checks.added_overview(result, settings.max_added_ttft_ms),
     }
+    _add_evaluation_checks(body["consistency"], archive, selection.calls, points, models)
     return body, samples
+
+
+def _add_evaluation_checks(
+    consistency: dict[str, Any],
+    archive: Archive,
+    calls: list[Call],
+    points: list[MetricPoint],
+    models: list[str],
+) -> None:
+    """The evaluation rows (events vs the gen_ai.evaluation.score histogram), see checks.py."""
+    if not any(p.name == SCORE_METRIC for p in archive.points):
+        return
+    everyone = [
+        Call(span=span, model=str(span.attributes[MODEL]), server=None)
+        for span in archive.spans
+        if is_chat_span(span)
+    ]
+    chosen = {call.span.span_id for call in calls}
+    everywhere = quality.collect(archive, everyone)
+    selected = [r for r in everywhere if r.call_span_id in chosen]
+    rows, notes = checks.evaluation_consistency(
+        selected, everywhere, points, archive.points, models
+    )
+    if rows:
+        consistency["checked"] = True
+    consistency["rows"] += rows
+    consistency["notes"] += notes
+    consistency["disagreements"] = sum(1 for row in consistency["rows"] if row["flagged"])

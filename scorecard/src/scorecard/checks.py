@@ -38,8 +38,11 @@ from typing import TYPE_CHECKING, Any
 from . import stats
 from .names import (
     DURATION_METRIC,
+    EVALUATION_NAME,
     MODEL,
     OUTPUT_TOKENS,
+    QUALITY_EVALUATIONS,
+    SCORE_METRIC,
     TOKEN_METRIC,
     TOKEN_TYPE,
     TTFT,
@@ -50,6 +53,7 @@ from .otlp import MetricPoint, Span
 if TYPE_CHECKING:
     from .analysis import Call
     from .loadgen import ClientModel
+    from .quality import Result
 
 # The span and the histogram hold the same numbers recorded twice: TTFT is one float written to
 # both; a duration is two clock reads around the same code (the span's start/end in time_ns, the
@@ -62,6 +66,9 @@ if TYPE_CHECKING:
 MEAN_TOLERANCE_MS = 2.0
 MEAN_TOLERANCE_PCT = 2.0
 CHECKED_METRICS = (DURATION_METRIC, TTFT_METRIC, TOKEN_METRIC)
+# An evaluation score is one number written to the event and to the histogram: only float
+# rounding differs, so the same rule as for the means above with a floor in score units.
+MEAN_TOLERANCE_SCORE = 0.001
 
 CLIENT_VS_SERVER_MEANING = {
     "TTFT": "the client saw a TTFT the telemetry does not show: the server-side figure (the span "
@@ -128,17 +135,22 @@ def _count_row(model: str, figure: str, unit: str, spans: int, metrics: int) -> 
 
 
 def _mean_row(
-    model: str, figure: str, spans: float | None, metrics: float | None
+    model: str,
+    figure: str,
+    spans: float | None,
+    metrics: float | None,
+    unit: str = "ms",
+    floor: float = MEAN_TOLERANCE_MS,
 ) -> dict[str, Any] | None:
     if spans is None and metrics is None:
         return None  # nothing recorded on either side: the count row says so
-    tolerance = max(MEAN_TOLERANCE_MS, MEAN_TOLERANCE_PCT / 100.0 * abs(metrics or spans or 0.0))
+    tolerance = max(floor, MEAN_TOLERANCE_PCT / 100.0 * abs(metrics or spans or 0.0))
     difference = None if spans is None or metrics is None else metrics - spans
     return {
         "model": model,
         "figure": figure,
         "kind": "mean",
-        "unit": "ms",
+        "unit": unit,
         "spans": spans,
         "metrics": metrics,
         "difference": difference,
@@ -197,10 +209,7 @@ def consistency(
     def key(resource: dict[str, Any]) -> tuple:
         return _resource_key(resource) if by_resource else ()
 
-    exported_until: dict[tuple, int] = defaultdict(int)  # the last metric export per worker
-    for point in archive_points:
-        k = key(point.resource)
-        exported_until[k] = max(exported_until[k], point.time_ns)
+    exported_until = _last_exports(archive_points, key)  # the last metric export per worker
     merged: dict[tuple[str, str], _Merged] = defaultdict(_Merged)
     cover: dict[tuple[str, str, tuple], tuple[int, int]] = {}
     for point in window_points:
@@ -299,6 +308,100 @@ def consistency(
     return result
 
 
+def evaluation_consistency(
+    selected: list[Result],
+    everywhere: list[Result],
+    window_points: list[MetricPoint],
+    archive_points: list[MetricPoint],
+    models: list[str],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per model and evaluation: the `gen_ai.evaluation.result` events vs the
+    `gen_ai.evaluation.score` histogram with that evaluation name (count equal, mean within
+    max(0.001, 2 % of the metric's mean)). As for the chat figures, the events compared are the
+    ones the selection's points cover (same resource, recorded inside the points' intervals),
+    minus the selection's results recorded after the last metric export (a note says so).
+    `selected`: the selection's results; `everywhere`: those of every chat call in the archive.
+    Nothing is compared when the archive has no such histogram points."""
+
+    def named(point: MetricPoint) -> bool:
+        return (
+            point.type == "histogram"
+            and point.name == SCORE_METRIC
+            and point.attributes.get(EVALUATION_NAME) in QUALITY_EVALUATIONS
+        )
+
+    evaluation_points = [p for p in archive_points if named(p)]
+    if not evaluation_points:
+        return [], []
+    point_keys = {_resource_key(p.resource) for p in evaluation_points}
+    by_resource = any(_resource_key(r.resource) in point_keys for r in everywhere)
+
+    def key(resource: dict[str, Any]) -> tuple:
+        return _resource_key(resource) if by_resource else ()
+
+    exported_until = _last_exports(archive_points, key)
+    merged: dict[tuple[str, str], _Merged] = defaultdict(_Merged)
+    cover: dict[tuple[str, str, tuple], tuple[int, int]] = {}
+    for point in window_points:
+        model = str(point.attributes.get(MODEL) or "")
+        if not named(point) or model not in models:
+            continue
+        name = str(point.attributes[EVALUATION_NAME])
+        merged[(model, name)].add(point)
+        start = point.start_ns or point.time_ns
+        k = (name, model, key(point.resource))
+        low, high = cover.get(k, (start, point.time_ns))
+        cover[k] = (min(low, start), max(high, point.time_ns))
+    chosen = {id(r) for r in selected}
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for model in models:
+        extra = pending = 0
+        for name in QUALITY_EVALUATIONS:
+            results = []
+            for result in everywhere:
+                if result.model != model or result.name != name:
+                    continue
+                k = key(result.resource)
+                low, high = cover.get((name, model, k), (0, -1))
+                if id(result) in chosen:
+                    if result.time_ns > exported_until.get(k, 0):
+                        pending += 1
+                    else:
+                        results.append(result)
+                elif low < result.time_ns <= high:
+                    results.append(result)
+                    extra += 1
+            metric = merged.get((model, name), _Merged())
+            if not results and not metric.count:
+                continue
+            rows.append(
+                _count_row(model, f"{name} evaluations", "results", len(results), metric.count)
+            )
+            rows.append(
+                _mean_row(
+                    model,
+                    f"{name} mean score",
+                    _mean([r.score for r in results]),
+                    metric.mean(),
+                    unit="score",
+                    floor=MEAN_TOLERANCE_SCORE,
+                )
+            )
+        if extra:
+            notes.append(
+                f"{model}: {extra} evaluation result(s) of calls outside the selection share a "
+                "metric export interval with it, so they are compared too"
+            )
+        if pending:
+            notes.append(
+                f"{model}: {pending} evaluation result(s) of the selection were recorded after "
+                "the archive's last metric export: left out of these checks; run the report "
+                "again after the next export"
+            )
+    return [row for row in rows if row is not None], notes
+
+
 # --- latency the assistant added -------------------------------------------------------------
 
 
@@ -390,10 +493,15 @@ def gate(doc: dict[str, Any], strict: bool) -> dict[str, Any]:
         if row["flagged"]:
             unit = row["unit"]
             limit = (
-                "must be equal" if row["tolerance"] == 0 else f"tolerance {row['tolerance']:.1f}"
+                "must be equal"
+                if row["tolerance"] == 0
+                else f"tolerance {row['tolerance']:.3f}"
+                if unit == "score"
+                else f"tolerance {row['tolerance']:.1f}"
             )
+            side = "events" if unit in ("score", "results") else "spans"
             failures.append(
-                f"{row['model']} {row['figure']}: spans {_value(row['spans'], unit)} vs metrics "
+                f"{row['model']} {row['figure']}: {side} {_value(row['spans'], unit)} vs metrics "
                 f"{_value(row['metrics'], unit)} ({limit} {unit})"
             )
     return {"strict": strict, "passed": not failures, "failures": failures}
@@ -402,4 +510,15 @@ def gate(doc: dict[str, Any], strict: bool) -> dict[str, Any]:
 def _value(value: float | None, unit: str) -> str:
     if value is None:
         return "none"
+    if unit == "score":
+        return f"{value:.3f}"
     return f"{value:.1f} {unit}" if unit == "ms" else f"{value:.0f}"
+
+
+def _last_exports(points: Iterable[MetricPoint], key) -> dict[tuple, int]:
+    """The time of the last metric export of each worker (`key` of a point's resource)."""
+    last: dict[tuple, int] = defaultdict(int)
+    for point in points:
+        k = key(point.resource)
+        last[k] = max(last[k], point.time_ns)
+    return last

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import analysis, checks, ranking, render
+from . import analysis, checks, quality, ranking, render
 from .config import Settings, parse_settings
 from .errors import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, ScorecardError
 from .loadgen import read_summary
@@ -51,9 +51,11 @@ def build(settings: Settings) -> tuple[dict[str, Any], dict[str, dict[str, list[
         "client_vs_server_meaning": checks.CLIENT_VS_SERVER_MEANING,
         "min_requests": settings.min_requests,
         "min_ratings": settings.min_ratings,
+        "min_evaluations": settings.min_evaluations,
         "prices": {"as_of": prices.as_of, "source": prices.source},
         "ratings_scale": body["ratings_scale"],
         "ratings": {**body["ratings"], "ranking_basis": ranked["satisfaction_basis"]},
+        "quality": {**body["quality"], "ranking_basis": ranked["quality_basis"]},
         "models": body["models"],
         "ranking": ranked,
         "errors_over_time": body["errors_over_time"],
@@ -62,6 +64,7 @@ def build(settings: Settings) -> tuple[dict[str, Any], dict[str, dict[str, list[
         "method": {
             "analysis": (analysis.__doc__ or "").strip(),
             "checks": (checks.__doc__ or "").strip(),
+            "quality": (quality.__doc__ or "").strip(),
         },
     }
     doc["checks"] = checks.gate(doc, settings.strict)

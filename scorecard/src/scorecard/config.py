@@ -12,7 +12,9 @@ from pathlib import Path
 
 from .errors import EXIT_USAGE, ScorecardError
 
-WEIGHT_NAMES = ("latency", "cost", "satisfaction")
+WEIGHT_NAMES = ("latency", "cost", "satisfaction", "quality")
+DEFAULT_WEIGHTS = "latency=1,cost=1,satisfaction=1"
+DEFAULT_QUALITY_WEIGHT = "1"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -42,6 +44,7 @@ class Settings:
     skip_corrupt: bool
     strict: bool = False
     max_added_ttft_ms: float = 50.0
+    min_evaluations: int = 20
 
 
 def parse_time(text: str, flag: str, now: datetime | None = None) -> float:
@@ -70,9 +73,19 @@ def parse_time(text: str, flag: str, now: datetime | None = None) -> float:
     return moment.timestamp()
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    """`latency=2,cost=1,satisfaction=1` (unnamed weights keep their default of 1)."""
+def parse_weights(text: str, quality: str | None = None) -> dict[str, float]:
+    """`latency=2,cost=1,satisfaction=1` (unnamed weights keep their default of 1); the quality
+    weight comes from `quality` (--weight-quality) or `quality=` in the list, not both."""
     weights = dict.fromkeys(WEIGHT_NAMES, 1.0)
+    named = {piece.partition("=")[0].strip().lower() for piece in text.split(",") if piece.strip()}
+    if quality is not None:
+        if "quality" in named:
+            raise ScorecardError(
+                "--weights names quality and --weight-quality (or SCORECARD_WEIGHT_QUALITY) "
+                "is given too: use one of them",
+                EXIT_USAGE,
+            )
+        weights["quality"] = _float(quality, "--weight-quality")
     for part in filter(None, (piece.strip() for piece in text.split(","))):
         name, _, value = part.partition("=")
         name = name.strip().lower()
@@ -157,8 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--weights",
-        default=_env("SCORECARD_WEIGHTS", "latency=1,cost=1,satisfaction=1"),
-        help="ranking weights (env SCORECARD_WEIGHTS; default latency=1,cost=1,satisfaction=1)",
+        default=_env("SCORECARD_WEIGHTS", DEFAULT_WEIGHTS),
+        help="ranking weights (env SCORECARD_WEIGHTS; default latency=1,cost=1,satisfaction=1; "
+        "quality=N is accepted too, or use --weight-quality)",
+    )
+    add(
+        "--weight-quality",
+        default=os.environ.get("SCORECARD_WEIGHT_QUALITY", "").strip() or None,
+        help="ranking weight of answer quality (the evaluations' pass rates) "
+        f"(env SCORECARD_WEIGHT_QUALITY; default {DEFAULT_QUALITY_WEIGHT}: latency, cost and "
+        "quality weigh the same)",
     )
     add(
         "--prices",
@@ -191,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-ratings",
         default=_env("SCORECARD_MIN_RATINGS", "10"),
         help="fewer ratings than this = satisfaction not used in the score (default 10)",
+    )
+    add(
+        "--min-evaluations",
+        default=_env("SCORECARD_MIN_EVALUATIONS", "20"),
+        help="fewer results than this for any of the four evaluations = too few evaluations "
+        "to judge a model's quality (env SCORECARD_MIN_EVALUATIONS; default 20)",
     )
     add(
         "--skip-corrupt",
@@ -227,7 +254,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
             e2e_p90_ms=_float(args.slo_e2e_p90_ms, "--slo-e2e-p90-ms"),
             error_rate=_float(args.slo_error_rate, "--slo-error-rate", 0.0, 1.0),
         ),
-        weights=parse_weights(args.weights),
+        weights=parse_weights(args.weights, args.weight_quality),
         prices=Path(args.prices) if args.prices else None,
         tolerance_pct=_float(args.tolerance_pct, "--tolerance-pct"),
         tolerance_ms=_float(args.tolerance_ms, "--tolerance-ms"),
@@ -236,4 +263,5 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         skip_corrupt=args.skip_corrupt,
         strict=args.strict,
         max_added_ttft_ms=_float(args.max_added_ttft_ms, "--max-added-ttft-ms"),
+        min_evaluations=int(_float(args.min_evaluations, "--min-evaluations", 1, 1e9)),
     )

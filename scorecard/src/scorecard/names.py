@@ -22,3 +22,15 @@ TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
 TOKEN_METRIC = "gen_ai.client.token.usage"
 TOKEN_TYPE = "gen_ai.token.type"
 SCORE_METRIC = "gen_ai.evaluation.score"
+JUDGE = "assistant.evaluation.judge"
+# on the judge call's own CLIENT span (`judge {judge model}`), which is never a chat call
+EVALUATED_MODEL = "assistant.evaluation.evaluated_model"
+MOCK_JUDGE = "mock-judge"
+# the answer-quality evaluations (docs/evaluations.md): scores in [0, 1], 1 is good; labels
+# pass / fail (used when a result has no score value)
+QUALITY_EVALUATIONS = {
+    "answer_relevancy": ("relevant", "irrelevant"),
+    "faithfulness": ("faithful", "unfaithful"),
+    "toxicity": ("safe", "toxic"),
+    "answered": ("answered", "not_answered"),
+}

@@ -8,7 +8,15 @@ models that meet the SLOs and have enough data:
   ratings when at least one of these models has --min-ratings of them, else from the load
   generator's simulated ratings (synthetic_request=true), never a mix of both; a ranking on
   simulated ratings says so in its verdict: they reflect only latency, errors, truncation and
-  a content heuristic, not answer quality.
+  a content heuristic, not answer quality,
+- quality component = this model's quality (the mean of its four evaluations' pass rates:
+  answer_relevancy, faithfulness, toxicity, answered) / the best, for models with at least
+  --min-evaluations results of every evaluation; a model with fewer has "too few evaluations
+  to judge quality" (neutral); when no ranked model has enough, quality is left out of the
+  score (its weight not counted), so an archive without evaluations scores as before. Quality
+  judged by the mock judge is SIMULATED (the mock's configured quality traits), and the
+  verdict says so; by any other judge it is measured by that judge model.
+The default weights (1 each) make latency, cost, quality and satisfaction weigh the same.
 The TTFT SLO is judged on the client-side TTFT p90 (the first content the user sees, the
 assistant and the network included) when a load generator summary of the same run is given,
 else on the span attribute (the LLM's first output-bearing chunk as the assistant saw it).
@@ -26,6 +34,7 @@ from typing import Any
 
 from . import checks
 from .config import Settings
+from .quality import NAMES as EVALUATIONS
 
 CLOSE_CALL = 0.05
 NEUTRAL = 0.5
@@ -134,12 +143,20 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
     }
     for m in basis["models"]:
         models[m]["satisfaction"]["used_in_ranking"] = basis["ratings"]
-    best_latency, best_cost, best_satisfaction = (
+    judged = [m for m in candidates if models[m]["quality"]["enough_evaluations"]]
+    quality = {
+        m: models[m]["quality"]["overall"]["mean"] if m in judged else None for m in candidates
+    }
+    for m in judged:
+        models[m]["quality"]["used_in_ranking"] = True
+    best_latency, best_cost, best_satisfaction, best_quality = (
         best(latency, True),
         best(cost, True),
         best(satisfied, False),
+        best(quality, False),
     )
     weights = settings.weights
+    quality_in_score = bool(judged)
     ranked = []
     for model in candidates:
         reasons = []
@@ -161,12 +178,23 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
             "latency": "no latency data",
             "cost": "no price for this model",
             "satisfaction": few,
+            "quality": too_few_evaluations(models[model]["quality"], settings.min_evaluations),
         }
         for key, value, reference, lower in (
             ("latency", latency[model], best_latency, True),
             ("cost", cost[model], best_cost, True),
             ("satisfaction", satisfied[model], best_satisfaction, False),
+            ("quality", quality[model], best_quality, False),
         ):
+            if key == "quality" and not quality_in_score:
+                components[key] = None
+                if weights.get("quality", 0) > 0:
+                    reasons.append(
+                        f"quality: {missing[key]}; no ranked model has "
+                        f"{settings.min_evaluations} results of every evaluation, so quality is "
+                        "left out of the score"
+                    )
+                continue
             if value is None or reference is None:
                 components[key] = NEUTRAL
                 reasons.append(f"{key}: {missing[key]}, neutral {NEUTRAL}")
@@ -176,9 +204,17 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
             else:
                 component = 1.0 if reference <= 0 else value / reference
             components[key] = component
-        total = sum(weights.values())
-        score = sum(weights[k] * components[k] for k in components) / total
+        used = [k for k in components if components[k] is not None]
+        total = sum(weights[k] for k in used)
+        score = sum(weights[k] * components[k] for k in used) / total if total > 0 else NEUTRAL
         entry = models[model]
+        q = entry["quality"]
+        quality_text = (
+            f", quality {quality[model]:.2f} from {q['overall']['count']} evaluation results "
+            f"({_judged_by(q)}) (quality {components['quality']:.2f})"
+            if quality[model] is not None
+            else ""
+        )
         reasons.insert(
             0,
             (
@@ -192,6 +228,7 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
                     else f"satisfaction from {real} real and {simulated} simulated rating(s)"
                 )
                 + f" (satisfaction {components['satisfaction']:.2f})"
+                + quality_text
             ),
         )
         ranked.append(
@@ -200,7 +237,16 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
     ranked.sort(key=lambda item: (-item["score"], item["model"]))
     for position, item in enumerate(ranked, 1):
         item["rank"] = position
-    verdict = _with_added(_verdict(ranked, misses, insufficient, models), models, settings)
+    dimensions = [
+        k
+        for k in ("latency", "cost", "quality", "satisfaction")
+        if weights.get(k, 0) > 0 and (k != "quality" or quality_in_score)
+    ]
+    verdict = _with_added(
+        _verdict(ranked, misses, insufficient, models, dimensions), models, settings
+    )
+    if ranked and weights.get("quality", 0) > 0:
+        verdict += " " + _quality_sentence(models, [r["model"] for r in ranked], settings)
     if ranked and weights.get("satisfaction", 0) > 0 and basis["ratings"] == "simulated":
         verdict += (
             f" Satisfaction in this ranking is simulated (no model has {settings.min_ratings} "
@@ -209,6 +255,12 @@ def rank(models: dict[str, dict[str, Any]], settings: Settings) -> dict[str, Any
     return {
         "method": __doc__.strip(),
         "weights": weights,
+        "quality_basis": {
+            "in_score": quality_in_score,
+            "models": judged,
+            "min_evaluations": settings.min_evaluations,
+            "simulated": any(models[m]["quality"]["simulated"] for m in judged),
+        },
         "satisfaction_basis": {k: v for k, v in basis.items() if k != "block"},
         "ranked": ranked,
         "slo_misses": misses,
@@ -226,7 +278,48 @@ def _with_added(verdict: str, models: dict, settings: Settings) -> str:
     return f"{message} As measured: {verdict}" if message else verdict
 
 
-def _verdict(ranked: list, misses: list, insufficient: list, models: dict) -> str:
+def too_few_evaluations(block: dict[str, Any], minimum: int) -> str:
+    counts = ", ".join(f"{n} {block['evaluations'][n]['count']}" for n in EVALUATIONS)
+    return f"too few evaluations to judge quality ({counts}; at least {minimum} of each needed)"
+
+
+def _judged_by(block: dict[str, Any]) -> str:
+    labels = [j["label"] for j in block["judges"]]
+    text = "judged by " + " and ".join(labels)
+    return text + (": SIMULATED" if block["simulated"] else "")
+
+
+def _quality_sentence(models: dict, ranked: list[str], settings: Settings) -> str:
+    """What the quality figures of the ranked models are: simulated, measured, too few."""
+    parts = []
+    simulated = [m for m in ranked if models[m]["quality"]["simulated"]]
+    measured = [
+        m
+        for m in ranked
+        if models[m]["quality"]["judges"] and not models[m]["quality"]["simulated"]
+    ]
+    few = [m for m in ranked if not models[m]["quality"]["enough_evaluations"]]
+    if not any(models[m]["quality"]["overall"]["count"] for m in ranked):
+        return "No evaluations of the ranked models: quality is left out of the score."
+    if simulated:
+        parts.append(
+            f"Quality of {', '.join(simulated)} is SIMULATED: judged by the mock judge, which "
+            "detects the mock LLM's configured quality traits (not measured answer quality)."
+        )
+    for model in measured:
+        judges = ", ".join(j["label"] for j in models[model]["quality"]["judges"])
+        parts.append(f"Quality of {model} is measured by the judge model {judges}.")
+    if few:
+        parts.append(
+            f"Too few evaluations to judge quality for {', '.join(few)} (fewer than "
+            f"{settings.min_evaluations} results of an evaluation)."
+        )
+    return " ".join(parts)
+
+
+def _verdict(
+    ranked: list, misses: list, insufficient: list, models: dict, dimensions: list[str]
+) -> str:
     if not ranked:
         if insufficient and not misses:
             return "Too few data to decide: no model has enough successful requests."
@@ -245,7 +338,11 @@ def _verdict(ranked: list, misses: list, insufficient: list, models: dict) -> st
             f"{second['model']} ({second['score']:.2f}): the scores differ by less than "
             f"{CLOSE_CALL}; collect more data or adjust the weights."
         )
+    if len(dimensions) > 1:
+        on = " on " + ", ".join(dimensions[:-1]) + f" and {dimensions[-1]} together"
+    else:
+        on = f" on {dimensions[0]}" if dimensions else ""
     return (
-        f"Best fit: {top['model']} (score {top['score']:.2f}, next {second['model']} "
+        f"Best fit{on}: {top['model']} (score {top['score']:.2f}, next {second['model']} "
         f"{second['score']:.2f})."
     )

@@ -57,6 +57,137 @@ def satisfaction_text(block: dict[str, Any]) -> str:
     return f"{block['mean']:.2f}{interval} (n={block['count']}{simulated})"
 
 
+def judged_by(block: dict[str, Any]) -> str:
+    """Who judged a quality block: the mock judge (SIMULATED) and/or the real judge models."""
+    labels = block.get("judges") or []
+    if labels and isinstance(labels[0], dict):
+        labels = [j["label"] for j in labels]
+    if not labels:
+        return "no judge"
+    text = ", ".join(labels)
+    return f"SIMULATED: {text}" if block.get("simulated") else f"measured by {text}"
+
+
+def quality_text(block: dict[str, Any], figures: dict[str, Any] | None = None) -> str:
+    """`0.85 [0.80, 0.90] (n=120, SIMULATED: mock judge ...)` for a model or an evaluation."""
+    figures = figures or block
+    if not figures["count"]:
+        return f"{DASH} (0 evaluations)"
+    interval = ""
+    if figures.get("ci_low") is not None:
+        interval = f" [{figures['ci_low']:.2f}, {figures['ci_high']:.2f}]"
+    return f"{figures['mean']:.2f}{interval} (n={figures['count']}, {judged_by(block)})"
+
+
+def model_quality_text(entry: dict[str, Any]) -> str:
+    block = entry["quality"]
+    text = quality_text(block, block["overall"])
+    if block["overall"]["count"] and not block["enough_evaluations"]:
+        text += "; too few evaluations to judge quality"
+    return text
+
+
+QUALITY_HEADER = ["Model", "Evaluation", "Pass rate [95% CI]", "Results", "Judge", "Simulated"]
+QUALITY_OVERALL = "quality (mean of the four)"
+
+
+def quality_rows(doc: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for model, entry in doc["models"].items():
+        block = entry["quality"]
+        for name, figures in block["evaluations"].items():
+            rows.append(
+                [
+                    model,
+                    name,
+                    _interval_text(figures),
+                    str(figures["count"]),
+                    ", ".join(figures["judges"]) or DASH,
+                    "SIMULATED" if figures["simulated"] else "no" if figures["count"] else DASH,
+                ]
+            )
+        overall = block["overall"]
+        rows.append(
+            [
+                model,
+                QUALITY_OVERALL,
+                _interval_text(overall)
+                + ("" if block["enough_evaluations"] else "; too few evaluations to judge quality"),
+                str(overall["count"]),
+                ", ".join(j["label"] for j in block["judges"]) or DASH,
+                "SIMULATED" if block["simulated"] else "no" if overall["count"] else DASH,
+            ]
+        )
+    return rows
+
+
+def _interval_text(figures: dict[str, Any]) -> str:
+    if not figures["count"] or figures["mean"] is None:
+        return DASH
+    if figures.get("ci_low") is None:
+        return f"{figures['mean']:.2f}"
+    return f"{figures['mean']:.2f} [{figures['ci_low']:.2f}, {figures['ci_high']:.2f}]"
+
+
+def quality_intro(doc: dict[str, Any]) -> str:
+    q = doc["quality"]
+    basis = q["ranking_basis"]
+    text = (
+        f"From the judge's gen_ai.evaluation.result events ({', '.join(q['evaluations'])}; "
+        "scores 0-1, 1 is good, so a mean is a pass rate), the latest result per response and "
+        "evaluation; 95% interval: Wilson for 0/1 scores, else Student-t. "
+        f"{q['definition'][0].upper()}{q['definition'][1:]}. "
+        f"{q['results']} result(s): {q['simulated_results']} SIMULATED (mock judge), "
+        f"{q['measured_results']} measured by a real judge model. SIMULATED means "
+        f"{q['simulated_meaning']}. A model needs {q['min_evaluations']} results of every "
+        "evaluation, else: too few evaluations to judge quality. "
+    )
+    if basis["in_score"]:
+        text += f"In the ranking's score: {', '.join(basis['models'])}."
+    else:
+        text += "No ranked model has enough evaluations: quality is left out of the score."
+    return text
+
+
+def quality_chart(doc: dict[str, Any], models: list[str] | None = None) -> str:
+    """Pass rates by model and evaluation with 95 % whiskers; the title says who judged."""
+    models = models if models is not None else list(doc["models"])
+    names = doc["quality"]["evaluations"]
+    values = {}
+    for model in models:
+        block = doc["models"][model]["quality"]
+        for name in names:
+            figures = block["evaluations"][name]
+            if figures["count"]:
+                values[(model, name)] = (figures["mean"], figures["ci_low"], figures["ci_high"])
+    judged = [m for m in models if doc["models"][m]["quality"]["judges"]]
+    simulated = [m for m in judged if doc["models"][m]["quality"]["simulated"]]
+    if len(models) == 1:
+        block = doc["models"][models[0]]["quality"]
+        real = ", ".join(j["label"] for j in block["judges"] if not j["simulated"])
+        label = "; SIMULATED: mock judge" if simulated else f"; measured by {real}" if real else ""
+        return svg.interval_bars(
+            f"{models[0]}: answer quality by evaluation (95% CI{label})",
+            "pass rate",
+            list(names),
+            ["pass rate"],
+            {(n, "pass rate"): v for (_, n), v in values.items()},
+        )
+    if simulated and simulated == judged:
+        label = "; SIMULATED: mock judge"
+    elif simulated:
+        label = f"; SIMULATED (mock judge): {', '.join(simulated)}"
+    else:
+        label = ""
+    return svg.interval_bars(
+        f"Answer quality: pass rate by model and evaluation (95% CI{label})",
+        "pass rate",
+        models,
+        list(names),
+        values,
+    )
+
+
 def basis_label(doc: dict[str, Any]) -> str:
     """What the ranking's satisfaction column is made of."""
     kind = doc["ranking"]["satisfaction_basis"]["ratings"]
@@ -99,6 +230,7 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "Cost / 1k req",
         "Satisfaction, real users [95% CI] (n)",
         "Satisfaction, SIMULATED [95% CI] (n)",
+        "Quality (evaluations) [95% CI] (n, judge)",
         "SLOs",
     ]
     rows = []
@@ -120,6 +252,7 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 usd(entry["cost_per_1k_requests_usd"]),
                 satisfaction_text(entry["satisfaction"]["real"]),
                 satisfaction_text(entry["satisfaction"]["synthetic"]),
+                model_quality_text(entry),
                 "met" if entry["slo_met"] else "MISSED",
             ]
         )
@@ -214,6 +347,8 @@ CONSISTENCY_HEADER = ["Model", "Figure", "Spans", "Metrics", "Difference", "Tole
 def _consistency_value(row: dict[str, Any], value: float | None) -> str:
     if value is None:
         return DASH
+    if row["unit"] == "score":
+        return f"{value:.3f}"
     if row["kind"] == "mean":
         return ms(value)
     return f"{value:,.0f}"
@@ -222,6 +357,8 @@ def _consistency_value(row: dict[str, Any], value: float | None) -> str:
 def _difference(row: dict[str, Any]) -> str:
     if row["difference"] is None:
         return DASH
+    if row["unit"] == "score":
+        return f"{round(row['difference'], 3) + 0.0:+.3f}"
     if row["kind"] == "mean":
         return f"{round(row['difference'], 1) + 0.0:+,.1f} ms"  # + 0.0: no "-0.0"
     return f"{row['difference']:+,.0f}"
@@ -236,7 +373,11 @@ def consistency_rows(doc: dict[str, Any]) -> list[list[str]]:
             _consistency_value(row, row["spans"]),
             _consistency_value(row, row["metrics"]),
             _difference(row),
-            "equal" if row["tolerance"] == 0 else ms(row["tolerance"]),
+            "equal"
+            if row["tolerance"] == 0
+            else f"{row['tolerance']:.3f}"
+            if row["unit"] == "score"
+            else ms(row["tolerance"]),
             "DISAGREE" if row["flagged"] else "ok",
         ]
         for row in doc["consistency"]["rows"]
@@ -249,7 +390,9 @@ def consistency_intro(doc: dict[str, Any]) -> str:
         "The assistant records every figure twice: on the chat span and in a histogram. Per "
         "model, over the calls the selection's metric points cover: counts and token sums must "
         f"be equal, means within max({tol['mean_ms']:g} ms, {tol['mean_pct']:g}% of the "
-        "metric's). A DISAGREE means " + doc["consistency"]["meaning"]
+        "metric's). Evaluations: the gen_ai.evaluation.result events (Spans column) vs the "
+        "gen_ai.evaluation.score histogram with that evaluation name, counts equal and means "
+        "within max(0.001, 2% of the metric's). A DISAGREE means " + doc["consistency"]["meaning"]
     )
 
 
@@ -378,6 +521,22 @@ def detail_rows(entry: dict[str, Any]) -> list[list[str]]:
             "simulated together (the metric has no synthetic marker)",
         ],
     ]
+    block = entry["quality"]
+    rows.append(
+        [
+            "Quality (mean of the four evaluations)",
+            model_quality_text(entry),
+            block["judge_text"] + ("; used in the ranking" if block["used_in_ranking"] else ""),
+        ]
+    )
+    for name, figures in block["evaluations"].items():
+        rows.append(
+            [
+                f"Evaluation {name} (pass rate)",
+                quality_text(figures),
+                figures["interval"] if figures["count"] else "no results",
+            ]
+        )
     for check in entry["slo"]:
         value = ms(check["value"]) if check["unit"] == "ms" else pct(check["value"])
         limit = ms(check["limit"]) if check["unit"] == "ms" else pct(check["limit"])
@@ -444,7 +603,17 @@ def markdown(doc: dict[str, Any]) -> str:
     for item in ranking["insufficient_data"]:
         out.append(f"- **{item['model']}**: too few data ({item['reason']})")
     weights = ", ".join(f"{k}={v:g}" for k, v in ranking["weights"].items())
-    out += ["", f"Weights: {weights}. SLOs: {_slo_text(doc)}.", "", "## Per model", ""]
+    out += ["", f"Weights: {weights}. SLOs: {_slo_text(doc)}.", ""]
+    out += [
+        "## Answer quality (evaluations)",
+        "",
+        quality_intro(doc),
+        "",
+        _md_table(QUALITY_HEADER, quality_rows(doc)),
+        "",
+    ]
+    out += [f"- {m}: {e['quality']['judge_text']}" for m, e in doc["models"].items()]
+    out += ["", "## Per model", ""]
     header, rows = summary_rows(doc)
     out += [_md_table(header, rows), ""]
     comparison = comparison_rows(doc)
@@ -493,6 +662,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         doc["method"]["checks"],
         "",
+        doc["method"]["quality"],
+        "",
         doc["ranking"]["method"],
         "```",
         "",
@@ -534,6 +705,7 @@ def _html_table(
 
 
 LONG_TEXT = 40  # longer cells are prose: left-aligned and wrapped
+QUALITY_CLASSES = {"SIMULATED": "miss"}
 STATUS_CLASSES = {
     "MISSED": "miss",
     "DISAGREE": "miss",
@@ -650,6 +822,7 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
                     "Latency",
                     "Cost",
                     f"Satisfaction ({basis_label(doc)})",
+                    "Quality" + (" (SIMULATED)" if ranking["quality_basis"]["simulated"] else ""),
                     "Reasoning",
                 ],
                 [
@@ -657,7 +830,10 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
                         str(r["rank"]),
                         r["model"],
                         f"{r['score']:.3f}",
-                        *(f"{r['components'][k]:.2f}" for k in ("latency", "cost", "satisfaction")),
+                        *(
+                            DASH if r["components"].get(k) is None else f"{r['components'][k]:.2f}"
+                            for k in ("latency", "cost", "satisfaction", "quality")
+                        ),
                         "; ".join(r["reasons"]),
                     ]
                     for r in ranking["ranked"]
@@ -680,6 +856,19 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
         f"<p>Weights: {escape(weights)}. SLOs: {escape(_slo_text(doc))}. "
         "Method: see the end of this page.</p>"
     )
+    quality_class = ' class="warn"' if doc["quality"]["simulated_results"] else ""
+    parts += [
+        '<h2 id="quality">Answer quality (evaluations)</h2>',
+        f"<p{quality_class}>{escape(quality_intro(doc))}</p>",
+        _html_table(QUALITY_HEADER, quality_rows(doc), QUALITY_CLASSES),
+        "<ul>"
+        + "".join(
+            f"<li>{escape(m)}: {escape(e['quality']['judge_text'])}</li>"
+            for m, e in doc["models"].items()
+        )
+        + "</ul>",
+        quality_chart(doc),
+    ]
     header, rows = summary_rows(doc)
     parts += ['<h2 id="summary">All models</h2>', _html_table(header, rows, STATUS_CLASSES)]
     comparison = comparison_rows(doc)
@@ -732,6 +921,7 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
             )
         else:
             parts.append("<p>No failed requests.</p>")
+        parts.append(quality_chart(doc, [model]))
         parts.append(
             svg.histogram(
                 f"{model}: E2E latency histogram",
@@ -749,6 +939,7 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
         '<h2 id="method">Method</h2>',
         f"<pre>{escape(doc['method']['analysis'])}</pre>",
         f"<pre>{escape(doc['method']['checks'])}</pre>",
+        f"<pre>{escape(doc['method']['quality'])}</pre>",
         f"<pre>{escape(ranking['method'])}</pre>",
         f"<p>Prices: {escape(doc['prices']['source'])} "
         f"(as of {escape(doc['prices']['as_of'])}).</p>",

@@ -243,3 +243,47 @@ def histogram(
         )
     ticks = [(LEFT + plot_w * i / 4, _fmt(top * i / 4)) for i in range(5)]
     return _frame(title, x_label, "requests", body, y_max, ticks, [])
+
+
+def interval_bars(
+    title: str,
+    y_label: str,
+    groups: list[str],
+    series: list[str],
+    values: dict[tuple[str, str], tuple[float, float | None, float | None]],
+) -> str:
+    """Bars in 0-1 per group (x) and series (colour), each with its 95 % interval as a whisker
+    (`values`: (mean, low, high)); missing values are left out."""
+    if not groups or not values:
+        return empty(title, "no data")
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    slot = plot_w / len(groups)
+    bar = slot * 0.8 / max(1, len(series))
+    body, ticks = [], []
+
+    def y(value: float) -> float:
+        return TOP + plot_h - plot_h * min(1.0, max(0.0, value))
+
+    for g, group in enumerate(groups):
+        ticks.append((LEFT + slot * (g + 0.5), group))
+        for s, name in enumerate(series):
+            if (group, name) not in values:
+                continue
+            mean, low, high = values[(group, name)]
+            x = LEFT + slot * g + slot * 0.1 + bar * s
+            interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+            body.append(
+                f'<rect x="{x:.1f}" y="{y(mean):.1f}" width="{bar:.1f}" '
+                f'height="{TOP + plot_h - y(mean):.1f}" fill="{color(s)}"><title>{escape(group)} '
+                f"{escape(name)}: {mean:.2f}{interval}</title></rect>"
+            )
+            if low is not None and high is not None:
+                centre, cap = x + bar / 2, min(6.0, bar / 3)
+                body.append(
+                    f'<path d="M{centre:.1f} {y(low):.1f}V{y(high):.1f}'
+                    f"M{centre - cap:.1f} {y(low):.1f}H{centre + cap:.1f}"
+                    f'M{centre - cap:.1f} {y(high):.1f}H{centre + cap:.1f}" '
+                    'stroke="#222" stroke-width="1.5" fill="none"/>'
+                )
+    legend = [(name, color(s)) for s, name in enumerate(series)] if len(series) > 1 else []
+    return _frame(title, "", y_label, body, 1.0, ticks, legend)

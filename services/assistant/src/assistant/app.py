@@ -11,6 +11,7 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from assistant.config import Config, load_config
+from assistant.evals import Evaluator
 from assistant.feedback import FeedbackRecorder, shared_answer_map
 from assistant.llm import BackendReadiness, create_client
 from assistant.openapi import build_openapi
@@ -47,6 +48,7 @@ class Services:
     instruments: Instruments
     readiness: BackendReadiness
     openapi: dict
+    evaluator: Evaluator | None = None  # LLM-as-judge (assistant/evals/); None: not built
 
 
 def error_response(status: int, error_type: str, message: str):
@@ -92,6 +94,7 @@ def create_app(config: Config | None = None, telemetry: bool | None = None) -> F
         instruments=instruments,
         readiness=BackendReadiness(),
         openapi=build_openapi(cfg),
+        evaluator=Evaluator(cfg, instruments),  # its thread starts on the first sampled answer
     )
 
     from assistant.routes import api, current_session, ui

@@ -17,6 +17,10 @@ CONTENT_CAPTURE_MODES = ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVEN
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _RATE_LIMIT = re.compile(r"^([1-9][0-9]{0,8})\s*/\s*(second|minute|hour)$")
 RATE_LIMIT_UNITS = {"second": 1, "minute": 60, "hour": 3600}
+MOCK_JUDGE_MODEL = "mock-judge"
+OPENAI_JUDGE_MODEL = "gpt-4o-mini"
+# Off until the rest of the suite tells the judge's span from the chat span (see the README)
+EVALUATIONS_DEFAULT_ON = True
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -74,6 +78,16 @@ class Config:
     # seconds a response write may make no progress (a client that stopped reading) before the
     # connection is dropped; applies once the response starts, never to reading the request
     client_write_timeout_s: float = 30.0
+    # LLM-as-judge evaluations (assistant/evals/, docs/evaluations.md); 0 = off, no thread
+    eval_sample_rate: float = 0.0
+    judge_model: str = MOCK_JUDGE_MODEL
+    judge_base_url: str = ""  # "" = the chat backend's
+    judge_api_key: str = ""  # "" = the chat backend's; never logged
+    eval_queue_size: int = 100
+    eval_timeout_s: float = 30.0
+
+    def __repr__(self) -> str:  # keys never appear in a log line or a traceback
+        return f"Config(models={self.models!r}, base_url={self.openai_base_url!r}, ...)"
 
     @property
     def state_file(self) -> str:
@@ -187,6 +201,35 @@ def _backend(read: _Reader) -> tuple[str, str]:
     return base_url, api_key or "unused"
 
 
+def _judge(read: _Reader, base_url: str, api_key: str) -> dict:
+    """The judge's settings: with the real OpenAI API, gpt-4o-mini on 10 % of the traces (every
+    evaluation is one more paid completion); otherwise (the mock LLM) the mock's `mock-judge`
+    model on every trace."""
+    real_openai = urlsplit(base_url).hostname == urlsplit(OPENAI_DEFAULT_BASE_URL).hostname
+    judge_model = read.raw(
+        "ASSISTANT_JUDGE_MODEL", OPENAI_JUDGE_MODEL if real_openai else MOCK_JUDGE_MODEL
+    )
+    if not _MODEL_NAME.match(judge_model):
+        raise ConfigError(f"ASSISTANT_JUDGE_MODEL is not a valid model name: {judge_model!r}")
+    # ASSISTANT_EVALUATIONS (default on; false turns the evaluator off) applies these defaults; an
+    # explicit sample rate always wins (0 = off)
+    on = read.boolean("ASSISTANT_EVALUATIONS", EVALUATIONS_DEFAULT_ON)
+    default_rate = (0.1 if real_openai else 1.0) if on else 0.0
+    rate = read.number("OTEL_INSTRUMENTATION_GENAI_EVALUATION_SAMPLE_RATE", default_rate, 0.0, 1.0)
+    judge_url = read.raw("ASSISTANT_JUDGE_BASE_URL", base_url)
+    parts = urlsplit(judge_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"ASSISTANT_JUDGE_BASE_URL must be an http(s) URL, got {judge_url!r}")
+    return {
+        "eval_sample_rate": rate,
+        "judge_model": judge_model,
+        "judge_base_url": judge_url.rstrip("/"),
+        "judge_api_key": read.raw("ASSISTANT_JUDGE_API_KEY", api_key),
+        "eval_queue_size": read.integer("ASSISTANT_EVAL_QUEUE_SIZE", 100, 1, 1_000_000),
+        "eval_timeout_s": read.number("ASSISTANT_EVAL_TIMEOUT_S", 30.0, 0.1, 3600),
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Parse and validate the environment; raise ConfigError naming the variable on bad values."""
     env = os.environ if env is None else env
@@ -270,4 +313,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         rate_limit_per_session=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_SESSION"),
         rate_limit_per_ip=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_IP"),
         client_write_timeout_s=read.number("ASSISTANT_CLIENT_WRITE_TIMEOUT", 30.0, 0.1, 3600),
+        **_judge(read, base_url, api_key),
     )

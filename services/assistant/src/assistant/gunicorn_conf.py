@@ -99,6 +99,8 @@ def on_exit(server):
 
 
 def worker_exit(server, worker):
+    from assistant.evals import stop_all
     from assistant.telemetry import shutdown_worker_sdk
 
+    stop_all()  # queued evaluations drain (bounded) while the SDK can still export them
     shutdown_worker_sdk()

@@ -8,7 +8,8 @@ from typing import Any
 
 from assistant import __version__
 from assistant.config import Config
-from assistant.validation import RESPONSE_ID_MAX_CHARS, SESSION_ID
+from assistant.semconv import EVALUATION_LABELS
+from assistant.validation import RESPONSE_ID_MAX_CHARS, RESPONSE_ID_PATTERN, SESSION_ID
 
 ERROR_TYPES = (
     "invalid_json",
@@ -181,6 +182,31 @@ def build_openapi(cfg: Config) -> dict:
             "score": {"type": "integer", "minimum": 1, "maximum": 5},
         },
     }
+    evaluation_result = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["response_id", "status", "model", "judge", "evaluations"],
+        "properties": {
+            "response_id": {"type": "string"},
+            "status": {"enum": ["pending", "done", "judge_error", "dropped"]},
+            "model": {"type": "string"},
+            "judge": {"type": "string"},
+            "evaluations": {
+                "type": "array",
+                "maxItems": len(EVALUATION_LABELS),
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "score", "label"],
+                    "properties": {
+                        "name": {"enum": list(EVALUATION_LABELS)},
+                        "score": {"type": "number", "minimum": 0, "maximum": 1},
+                        "label": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
     paths = {
         "/api/chat": {
             "post": {
@@ -260,6 +286,41 @@ def build_openapi(cfg: Config) -> dict:
         ),
         "/api/openapi.json": get("This document.", {"type": "object", "required": ["openapi"]}),
     }
+    if cfg.eval_sample_rate > 0:  # documented (and fuzzed) when evaluations are on
+        paths["/api/evaluations/{response_id}"] = {
+            "get": {
+                "summary": "The judge's verdict on an answer of this session (the UI's badge).",
+                "description": (
+                    "status pending while the judge works, then done, judge_error or dropped; "
+                    "404 when the answer is unknown or was not sampled "
+                    "(OTEL_INSTRUMENTATION_GENAI_EVALUATION_SAMPLE_RATE); see "
+                    "docs/evaluations.md."
+                ),
+                "parameters": [
+                    {
+                        "name": "response_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "pattern": f"^{RESPONSE_ID_PATTERN.pattern[1:-1]}$",
+                        },
+                    },
+                    session_header,
+                    *trace_headers,
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The evaluation results.",
+                        "content": {"application/json": {"schema": evaluation_result}},
+                    },
+                    "400": _error("Invalid response_id or X-Session-Id."),
+                    "404": _error(
+                        "Not evaluated (yet), not sampled, expired or another session's."
+                    ),
+                },
+            }
+        }
     usage = {
         "type": ["object", "null"],
         "required": ["input_tokens", "output_tokens"],
@@ -311,6 +372,9 @@ def build_openapi(cfg: Config) -> dict:
                 "usage": usage,
                 "ttft_ms": {"type": ["number", "null"], "minimum": 0},
                 "duration_ms": {"type": "number", "minimum": 0},
+                # only when the answer's trace is sampled for the judge: the UI then polls
+                # GET /api/evaluations/{response_id}
+                "evaluation": {"const": "sampled"},
             },
         },
         "SseError": {

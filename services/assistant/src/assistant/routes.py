@@ -22,6 +22,7 @@ from assistant.telemetry import defer_server_span_end
 from assistant.validation import (
     CHAT_FIELDS,
     FEEDBACK_FIELDS,
+    RESPONSE_ID_PATTERN,
     ApiError,
     parse_json_object,
     validate_chat,
@@ -157,7 +158,13 @@ class ChatStream:
             finished = True
             svc.sessions.append(self.store_key, Turn(self.message, call.text))
             terminal_sent = True
+            if svc.evaluator is not None and svc.evaluator.sampled(call):
+                done["evaluation"] = "sampled"  # the UI polls for the judge's badge
             yield frame("done", done)
+            # resumed once the server has written `done`: a sampled answer is queued for the
+            # judge (put_nowait, never waits; assistant/evals/)
+            if svc.evaluator is not None:
+                svc.evaluator.offer(call, params, self.store_key, self.parent)
         except GeneratorExit:
             if call is not None and not finished:
                 call.stopped_early(sc.ERROR_CLIENT_DISCONNECTED, "client disconnected")
@@ -229,6 +236,20 @@ def feedback():
     if not services().feedback.record(response_id, store_key, score):
         raise ApiError(404, "unknown_response", "No answer with this response_id (or it expired).")
     return Response(status=204)
+
+
+@api.get("/api/evaluations/<response_id>")
+def evaluations(response_id: str):
+    if not RESPONSE_ID_PATTERN.fullmatch(response_id):
+        raise ApiError(400, "invalid_field", "'response_id' must be a response id string.")
+    store_key, _ = current_session()
+    evaluator = services().evaluator
+    result = evaluator.result(response_id, store_key) if evaluator is not None else None
+    if result is None:
+        raise ApiError(
+            404, "not_evaluated", "No evaluation for this response_id (unknown, or not sampled)."
+        )
+    return jsonify(result)
 
 
 @api.post("/api/reset")

@@ -50,6 +50,24 @@ GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
 GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
 EVALUATION_USER_SATISFACTION = "user_satisfaction"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+
+# LLM-as-judge evaluations (docs/evaluations.md): the four evaluations and their labels
+EVALUATION_LABELS = {
+    "answer_relevancy": ("relevant", "irrelevant"),
+    "faithfulness": ("faithful", "unfaithful"),
+    "toxicity": ("safe", "toxic"),
+    "answered": ("answered", "not_answered"),
+}
+JUDGE_RUBRIC_VERSION = "llm-lab-judge/1"
+JUDGE_SPAN_PREFIX = "judge"
+ASSISTANT_EVALUATION_JUDGE = "assistant.evaluation.judge"
+ASSISTANT_EVALUATION_EVALUATED_MODEL = "assistant.evaluation.evaluated_model"
+ASSISTANT_EVALUATION_OUTCOME = "outcome"
+OUTCOME_EVALUATED = "evaluated"
+OUTCOME_DROPPED = "dropped"
+OUTCOME_JUDGE_ERROR = "judge_error"
+OUTCOME_NOT_SAMPLED = "not_sampled"
 
 # Application-specific attributes (namespaced, not semconv)
 ASSISTANT_RESPONSE_ID = "assistant.response_id"
@@ -83,6 +101,9 @@ METRIC_TIME_PER_OUTPUT_CHUNK = "gen_ai.client.operation.time_per_output_chunk"
 METRIC_EVALUATION_SCORE = "gen_ai.evaluation.score"
 # Application metric: the raw 1-5 user rating per model
 METRIC_USER_SATISFACTION = "assistant.user_satisfaction.score"
+# Application metrics of the evaluator: judge call duration (s), evaluation requests by outcome
+METRIC_JUDGE_DURATION = "assistant.evaluation.judge.duration"
+METRIC_EVALUATION_REQUESTS = "assistant.evaluation.requests"
 
 SECONDS_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,

@@ -172,6 +172,9 @@ class Instruments:
     time_per_output_chunk: metrics.Histogram
     evaluation_score: metrics.Histogram
     user_satisfaction: metrics.Histogram
+    # the evaluator's own (assistant/evals/): never gen_ai.client.*
+    judge_duration: metrics.Histogram | None = None
+    evaluation_requests: metrics.Counter | None = None
 
 
 def create_instruments() -> Instruments:
@@ -216,6 +219,17 @@ def create_instruments() -> Instruments:
             unit="1",
             description="User rating of an answer, 1 (bad) to 5 (good), by model.",
             explicit_bucket_boundaries_advisory=list(sc.SATISFACTION_BUCKETS),
+        ),
+        judge_duration=meter.create_histogram(
+            sc.METRIC_JUDGE_DURATION,
+            unit="s",
+            description="Duration of one LLM-as-judge call (kept out of gen_ai.client.*).",
+            explicit_bucket_boundaries_advisory=seconds,
+        ),
+        evaluation_requests=meter.create_counter(
+            sc.METRIC_EVALUATION_REQUESTS,
+            unit="{request}",
+            description="Answers offered to the evaluator, by outcome.",
         ),
     )
 

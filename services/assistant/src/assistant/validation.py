@@ -11,6 +11,8 @@ from assistant.config import Config
 
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 RESPONSE_ID_MAX_CHARS = 100
+# the ids the assistant hands out are resp_<32 hex>; a path segment is checked against this
+RESPONSE_ID_PATTERN = re.compile(r"^resp_[0-9a-f]{32}$")
 
 
 class ApiError(Exception):

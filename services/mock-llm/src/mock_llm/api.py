@@ -32,7 +32,7 @@ def model_entry(profile: ModelProfile) -> dict:
         "owned_by": profile.owned_by,
         "root": profile.name,
         "mock_profile": {
-            "quality": profile.quality,
+            "quality": dict(profile.quality),
             "ttft_ms": profile.ttft_ms,
             "tokens_per_s": profile.tokens_per_s,
             "output_tokens_mean": profile.output_tokens_mean,

@@ -13,7 +13,16 @@ from flask import Blueprint, Response, request
 
 from mock_llm import connection, errors
 from mock_llm.faults import FAULT_HEADER, FAULT_KINDS, STATUS_FAULTS, draw_fault
-from mock_llm.generation import Plan, count_prompt_tokens, derived_rng, make_plan, request_digest
+from mock_llm.generation import (
+    Plan,
+    count_prompt_tokens,
+    derived_rng,
+    draw_defects,
+    make_plan,
+    question_text,
+    request_digest,
+)
+from mock_llm.judge import JUDGE_MODEL, verdict
 from mock_llm.metrics import (
     ACTIVE_STREAMS,
     COMPLETION_TOKENS_TOTAL,
@@ -171,6 +180,11 @@ def chat_completions() -> Response:
     lease = Lease(state, model)
     handed_over = False  # a stream releases its lease when the response closes
     try:
+        if model == JUDGE_MODEL:  # the judge's verdict JSON; it has no quality defects
+            text, defects = verdict(chat.messages), ()
+        else:
+            text = None
+            defects = draw_defects(digest, profile.quality, fault, question_text(chat.messages))
         plan = make_plan(
             digest,
             chat.messages,
@@ -179,6 +193,8 @@ def chat_completions() -> Response:
             chat.limit,
             fault,
             state.profiles.fault_settings,
+            defects,
+            text,
         )
         state.metrics.add(PROMPT_TOKENS_TOTAL, prompt_tokens, model=model)
         entry["arrived_at"] = arrived_at
@@ -236,6 +252,7 @@ class Answer:
             scheduled_ttft_ms=_ms(admitted - arrived + plan.ttft_s),
             plan=plan.summary(),
             role_chunk=chat.profile.role_chunk,
+            quality_defects=list(plan.quality_defects),
             tokens_sent=0,
             first_token_ms=None,
             last_token_ms=None,

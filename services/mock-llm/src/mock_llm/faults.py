@@ -17,7 +17,10 @@ DELIVERY_FAULTS = (
     "truncate",
     "stall",
 )
-FAULT_KINDS = STATUS_FAULTS + DELIVERY_FAULTS
+# Shape the answer's text (a defect the mock judge detects); the answer is delivered normally.
+# Last in FAULT_KINDS, so adding them leaves the seeded draw of the other kinds unchanged.
+QUALITY_FAULTS = ("off_topic", "unsupported_claim", "unsafe", "non_answer")
+FAULT_KINDS = STATUS_FAULTS + DELIVERY_FAULTS + QUALITY_FAULTS
 FAULT_HEADER = "x-mock-fault"
 MODEL_FAULT_SUFFIX = ":fault-"
 

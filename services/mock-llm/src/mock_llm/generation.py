@@ -8,16 +8,16 @@ import math
 import random
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mock_llm import words
+from mock_llm.faults import QUALITY_FAULTS
 from mock_llm.profiles import FaultSettings, ModelProfile
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 3  # role and separators, as in OpenAI's own counting recipe
 TOKENS_REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
 _TOKEN = re.compile(r"\s*[^\s,.;:!?]+|[,.;:!?]")
 
 
@@ -58,17 +58,40 @@ def derived_rng(digest: bytes, purpose: str) -> random.Random:
     return random.Random(hashlib.sha256(digest + purpose.encode()).digest())
 
 
-def _topics(messages: Sequence[dict]) -> list[str]:
+def question_text(messages: Sequence[dict]) -> str:
+    """The last user message: what an answer is about (and what the judge calls the question)."""
     for message in reversed(messages):
         if message.get("role") == "user":
-            found = (word.lower() for word in _WORD.findall(message_text(message)))
-            unique = list(dict.fromkeys(w for w in found if w not in words.STOPWORDS))
-            if unique:
-                return unique
-    return list(words.FALLBACK_TOPICS)
+            return message_text(message)
+    return ""
 
 
-def _sentence(rng: random.Random, topics: list[str]) -> str:
+def draw_defects(
+    digest: bytes, rates: Mapping[str, float], forced: str | None, question: str
+) -> tuple[str, ...]:
+    """The quality defects of one answer: each trait drawn independently from its own RNG (all
+    four uniforms always drawn, so the text, timing and fault draws never depend on the rates),
+    plus a forced one (a quality fault). off_topic needs a question with content words."""
+    rng = derived_rng(digest, "quality")
+    drawn = {trait for trait in QUALITY_FAULTS if rng.random() < rates.get(trait, 0.0)}
+    if forced in QUALITY_FAULTS:
+        drawn.add(forced)
+    if not words.content_words(question):
+        drawn.discard("off_topic")  # nothing to stray from: the judge passes it anyway
+    return tuple(trait for trait in QUALITY_FAULTS if trait in drawn)
+
+
+def _topic_sentence(rng: random.Random, topics: Sequence[str]) -> str:
+    subject, verb, obj = (
+        rng.choice(words.SUBJECTS),
+        rng.choice(words.VERBS),
+        rng.choice(words.OBJECTS),
+    )
+    template = rng.choice(words.TOPIC_TEMPLATES)
+    return template.format(topic=rng.choice(topics), subject=subject, verb=verb, object=obj)
+
+
+def _sentence(rng: random.Random, topics: Sequence[str]) -> str:
     subject, verb, obj = (
         rng.choice(words.SUBJECTS),
         rng.choice(words.VERBS),
@@ -83,16 +106,74 @@ def _sentence(rng: random.Random, topics: list[str]) -> str:
     return rng.choice(words.CLOSERS)
 
 
-def reply_tokens(digest: bytes, messages: Sequence[dict], count: int) -> list[str]:
-    """Readable sentences about the prompt, split into at least `count` chunks (words, marks)."""
+def _avoiding(make: Callable[[], str], banned: set[str], tries: int = 40) -> str:
+    """A sentence from `make` that uses none of the banned words (off-topic answers)."""
+    if not banned:
+        return make()
+    for _ in range(tries):
+        sentence = make()
+        if not banned & set(words.content_words(sentence)):
+            return sentence
+    for sentence in words.NEUTRAL_SENTENCES:
+        if not banned & set(words.content_words(sentence)):
+            return sentence
+    return sentence
+
+
+def reply_tokens(
+    digest: bytes,
+    messages: Sequence[dict],
+    count: int,
+    defects: Sequence[str] = (),
+    minimum: int = 1,
+) -> list[str]:
+    """Readable sentences about the prompt, split into at least `count` chunks (words, marks).
+
+    Without defects the first sentence names one of the question's content words, so the answer
+    always uses one (when the question has any). Defects (docs/evaluations.md): off_topic talks
+    about unrelated topics and uses no word of the question; unsupported_claim and unsafe insert
+    one lexicon sentence after the first; non_answer is a deflection, padded to `minimum` chunks.
+    """
     rng = derived_rng(digest, "text")
-    topics = _topics(messages)
+    asked = words.content_words(question_text(messages))
+    banned: set[str] = set()
+    if "off_topic" in defects:
+        banned = set(asked)
+        topics = [t for t in words.UNRELATED_TOPICS if not banned & set(t.split())]
+        topics = topics or [words.UNRELATED_TOPICS[0]]
+    else:
+        topics = asked or list(words.FALLBACK_TOPICS)
+    lexicon_rng = derived_rng(digest, "quality-text")
+    inserts = [
+        _avoiding(lambda lexicon=lexicon: lexicon_rng.choice(lexicon), banned)
+        for trait, lexicon in (
+            ("unsupported_claim", words.UNSUPPORTED_CLAIMS),
+            ("unsafe", words.UNSAFE_ADVICE),
+        )
+        if trait in defects
+    ]
+    if "non_answer" in defects:
+        first = _avoiding(
+            lambda: f"{rng.choice(words.DEFLECTION_OPENERS)} {rng.choice(topics)}.", banned
+        )
+        inserts.append(_avoiding(lambda: rng.choice(words.DEFLECTION_FILLERS), banned))
+        more = lambda: _avoiding(lambda: rng.choice(words.DEFLECTION_FILLERS), banned)  # noqa: E731
+        target = min(count, minimum)
+    else:
+        first = _avoiding(lambda: _topic_sentence(rng, topics), banned)
+        more = lambda: _avoiding(lambda: _sentence(rng, topics), banned)  # noqa: E731
+        target = count
     tokens: list[str] = []
-    while len(tokens) < count:
-        sentence = _sentence(rng, topics)
-        sentence = " " + sentence if tokens else sentence[0].upper() + sentence[1:]
-        tokens.extend(_TOKEN.findall(sentence))
+    for sentence in (first, *inserts):
+        tokens.extend(_TOKEN.findall(" " + sentence if tokens else sentence))
+    while len(tokens) < target:
+        tokens.extend(_TOKEN.findall(" " + more()))
     return tokens
+
+
+def text_tokens(text: str) -> list[str]:
+    """A fixed text (the judge's JSON) in token-sized pieces of CHARS_PER_TOKEN characters."""
+    return [text[i : i + CHARS_PER_TOKEN] for i in range(0, len(text), CHARS_PER_TOKEN)]
 
 
 @dataclass(frozen=True)
@@ -105,6 +186,7 @@ class Plan:
     gaps_s: tuple[float, ...]  # pause before each content chunk after the first
     prefill_s: float = 0.0  # the prompt-length part of ttft_s
     fault_delay_s: float = 0.0  # the slow_first_token part of ttft_s
+    quality_defects: tuple[str, ...] = ()  # the defects shaped into the text
 
     @property
     def model_ttft_s(self) -> float:
@@ -138,15 +220,17 @@ def make_plan(
     limit: int | None,
     fault: str | None,
     fault_settings: FaultSettings,
+    defects: Sequence[str] = (),
+    text: str | None = None,
 ) -> Plan:
-    """Text, finish reason and timing for one answer (the same for stream and non-stream)."""
-    wanted = natural_length(digest, profile)
-    tokens = reply_tokens(digest, messages, wanted)
-    # end on a sentence boundary near the drawn length, unless the caller's limit cuts it
-    end = wanted
-    while end < len(tokens) and tokens[end - 1] not in (".", "!", "?"):
-        end += 1
-    tokens = tokens[:end]
+    """Text, finish reason and timing for one answer (the same for stream and non-stream).
+    `text`: a fixed answer (the judge's JSON) instead of generated sentences."""
+    if text is not None:
+        tokens, defects = text_tokens(text), ()
+    else:
+        wanted = natural_length(digest, profile)
+        tokens = reply_tokens(digest, messages, wanted, defects, profile.output_tokens_min)
+    # whole sentences up to the drawn length (or just past it), unless the caller's limit cuts it
     finish_reason = "stop"
     if limit is not None and len(tokens) > limit:
         tokens, finish_reason = tokens[:limit], "length"
@@ -173,6 +257,7 @@ def make_plan(
         gaps,
         prefill_ms / 1000,
         fault_ms / 1000,
+        tuple(defects),
     )
 
 

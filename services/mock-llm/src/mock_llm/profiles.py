@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 import yaml
 
-from mock_llm.faults import FaultConfigError, validate_rates
+from mock_llm.faults import QUALITY_FAULTS, FaultConfigError, validate_rates
 
 
 class ProfileError(ValueError):
@@ -20,6 +20,13 @@ class ProfileError(ValueError):
 # first content chunk, after the TTFT, as OpenAI and vLLM do; or at once, before the TTFT, as
 # some proxies and servers do (a client timing the first SSE event then reads a near-zero TTFT).
 ROLE_CHUNK_MODES = ("with_first_token", "early")
+# Per-model quality traits: the rate (0..1) of each answer defect, drawn per request (see
+# generation.draw_defects and docs/evaluations.md). The same names as the quality fault kinds.
+QUALITY_TRAITS = QUALITY_FAULTS
+
+
+def _no_defects() -> Mapping[str, float]:
+    return MappingProxyType(dict.fromkeys(QUALITY_TRAITS, 0.0))
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class ModelProfile:
     queue_limit: int = 500
     rpm: int = 0
     tpm: int = 0
-    quality: float = 0.5
+    quality: Mapping[str, float] = field(default_factory=_no_defects)
     reasoning: bool = False
     role_chunk: str = "with_first_token"
     created: int = 1700000000
@@ -55,6 +62,7 @@ class ModelProfile:
         """The profile as JSON (for /admin/profiles and the /v1/models extension field)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["faults"] = dict(self.faults)
+        data["quality"] = dict(self.quality)
         return data
 
 
@@ -91,7 +99,6 @@ _NUMBER_RULES: dict[str, tuple[type, float, float]] = {
     "queue_limit": (int, 0, 1_000_000),
     "rpm": (int, 0, 1_000_000_000),
     "tpm": (int, 0, 1_000_000_000_000),
-    "quality": (float, 0, 1),
     "created": (int, 0, 2**40),
     "slow_first_token_ms": (float, 0, 600_000),
     "slow_stream_factor": (float, 1, 1000),
@@ -111,9 +118,33 @@ def _number(value: object, key: str, where: str) -> float | int:
     return kind(value)
 
 
+def _quality(value: object, where: str) -> Mapping[str, float]:
+    """{off_topic, unsupported_claim, unsafe, non_answer} rates in [0, 1]; missing ones are 0."""
+    if not isinstance(value, Mapping):
+        raise ProfileError(
+            f"{where}.quality must be a mapping of {', '.join(QUALITY_TRAITS)} -> rate (0..1)"
+        )
+    unknown = set(map(str, value)) - set(QUALITY_TRAITS)
+    if unknown:
+        raise ProfileError(
+            f"{where}.quality: unknown trait(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(QUALITY_TRAITS)}"
+        )
+    rates = dict.fromkeys(QUALITY_TRAITS, 0.0)
+    for trait, rate in value.items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise ProfileError(f"{where}.quality.{trait} must be a number between 0 and 1")
+        if not 0 <= rate <= 1:
+            raise ProfileError(f"{where}.quality.{trait} must be between 0 and 1, got {rate}")
+        rates[str(trait)] = float(rate)
+    return MappingProxyType(rates)
+
+
 def _model(name: str, raw: Mapping, defaults: Mapping) -> ModelProfile:
     where = f"models.{name}"
     merged = {**defaults, **raw}
+    if isinstance(defaults.get("quality"), Mapping) and isinstance(raw.get("quality"), Mapping):
+        merged["quality"] = {**defaults["quality"], **raw["quality"]}  # trait by trait
     allowed = {f.name for f in fields(ModelProfile)} - {"name"} | {"output_tokens"}
     unknown = set(merged) - allowed
     if unknown:
@@ -131,6 +162,8 @@ def _model(name: str, raw: Mapping, defaults: Mapping) -> ModelProfile:
                 values["faults"] = MappingProxyType(validate_rates(value, f"{where}.faults"))
             except FaultConfigError as exc:
                 raise ProfileError(str(exc)) from None
+        elif key == "quality":
+            values["quality"] = _quality(value, where)
         elif key == "reasoning":
             if not isinstance(value, bool):
                 raise ProfileError(f"{where}.reasoning must be true or false")

@@ -1,4 +1,7 @@
-"""An offline phrase book for readable, varied replies (no downloads, no tokenizer)."""
+"""An offline phrase book for readable, varied replies (no downloads, no tokenizer), the
+lexicons of the quality defects, and the content-word rule the generator and the judge share."""
+
+import re
 
 OPENERS = (
     "In short,",
@@ -146,4 +149,64 @@ STOPWORDS = frozenset(
         "know",
         "need",
     ]
+)
+
+
+# Words of 4+ letters (apostrophes and hyphens allowed inside), lowercased, minus STOPWORDS.
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+
+
+def content_words(text: str) -> list[str]:
+    """The content words of a text, unique, in order of appearance. The one rule for both the
+    generator (the topics an answer talks about) and the mock judge (answer_relevancy)."""
+    found = (word.lower() for word in _WORD.findall(text))
+    return list(dict.fromkeys(word for word in found if word not in STOPWORDS))
+
+
+# --- quality defects (docs/evaluations.md). No phrase below occurs in the phrase book above, so a
+# non-defective answer never contains one; the mock judge looks for them in the text.
+
+# off_topic: what an off-topic answer talks about instead (those sharing a word with the
+# question are skipped, as is any sentence with a word of the question).
+UNRELATED_TOPICS = (
+    "knitting patterns",
+    "medieval castles",
+    "jazz history",
+    "bird migration",
+    "origami folds",
+    "volcano formation",
+    "chess openings",
+    "sourdough baking",
+    "lighthouse keepers",
+    "ancient pottery",
+)
+# A last resort for an off-topic sentence when every phrase-book draw shares a word with the
+# question (needs a question that uses words of all of them).
+NEUTRAL_SENTENCES = (
+    "Origami rewards patience.",
+    "Lighthouses guide ships home.",
+    "Sourdough needs a warm kitchen.",
+    "Volcanoes reshape islands slowly.",
+)
+# unsupported_claim: one invented, absolute claim.
+UNSUPPORTED_CLAIMS = (
+    "Studies prove that this works in every case.",
+    "It is guaranteed to be completely accurate.",
+    "Experts agree that this never fails for anyone.",
+    "Every scientist has confirmed this beyond any doubt.",
+)
+# unsafe: one piece of unsafe advice.
+UNSAFE_ADVICE = (
+    "Just ignore the safety warnings.",
+    "Share your password with anyone who asks.",
+    "Turn off the smoke alarm if it gets annoying.",
+    "Mix bleach and ammonia for a stronger cleaner.",
+)
+# non_answer: the whole answer deflects. It starts with a DEFLECTION_OPENERS sentence (the
+# judge's rule), then DEFLECTION_FILLERS pad it to the model's minimum length.
+DEFLECTION_OPENERS = ("I can't help with", "I'm not able to answer questions about")
+DEFLECTION_FILLERS = (
+    "Please ask someone else.",
+    "You could try another source.",
+    "I would rather not go into it.",
 )

@@ -89,6 +89,44 @@ function feedbackControls(responseId) {
   return wrap;
 }
 
+// The judge's verdict (docs/evaluations.md), evaluated after the answer when `done` says the
+// answer is sampled: poll briefly while it is pending; no badge when the judge never answers.
+const JUDGE_POLL_MS = 1000;
+const JUDGE_POLL_TRIES = 15;
+
+function judgeBadgeText(result) {
+  if (result.status !== "done") return "judge: unavailable";
+  const evaluations = result.evaluations || [];
+  const failed = evaluations.filter((e) => e.score < 0.5);
+  if (!failed.length) return `judge: ${evaluations.length}/${evaluations.length} pass`;
+  return `judge: ${failed.map((e) => `${e.name} (${e.label})`).join(", ")} failed`;
+}
+
+async function pollJudge(meta, responseId) {
+  if (!responseId) return;
+  for (let i = 0; i < JUDGE_POLL_TRIES; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, JUDGE_POLL_MS));
+    let response;
+    try {
+      response = await fetch(`/api/evaluations/${encodeURIComponent(responseId)}`);
+    } catch (error) {
+      return;
+    }
+    if (!response.ok) return;
+    const result = await response.json().catch(() => null);
+    if (!result) return;
+    if (result.status === "pending") continue;
+    const text = judgeBadgeText(result);
+    const failed = result.status !== "done" || text.endsWith("failed");
+    const badge = element("span", `judge ${failed ? "judge-fail" : "judge-pass"}`, text);
+    badge.title = (result.evaluations || [])
+      .map((e) => `${e.name}: ${e.score} (${e.label})`)
+      .join("\n");
+    meta.append(badge);
+    return;
+  }
+}
+
 function showDone(meta, done, responseId) {
   const usage = done.usage || {};
   const parts = [
@@ -99,6 +137,7 @@ function showDone(meta, done, responseId) {
   ];
   meta.append(element("span", "metrics", parts.join(" · ")));
   meta.append(feedbackControls(responseId));
+  if (done.evaluation === "sampled") pollJudge(meta, responseId);
 }
 
 async function send(event) {

@@ -1,0 +1,101 @@
+"""The mock judge (model `mock-judge`): the evaluations of docs/evaluations.md, from the text alone.
+
+Each evaluation is tied to exactly one quality defect of the generator, and decides with the same
+words and lexicons the generator uses (mock_llm.words), so a non-defective answer passes all four
+and a defect fails exactly its evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from mock_llm import words
+from mock_llm.generation import message_text
+
+JUDGE_MODEL = "mock-judge"
+NOT_A_JUDGE_REQUEST = json.dumps({"error": "not a judge request"})
+
+
+def _contains(answer: str, phrases: Sequence[str]) -> str | None:
+    text = " ".join(answer.lower().split())
+    for phrase in phrases:
+        if phrase.lower().rstrip(".") in text:
+            return phrase
+    return None
+
+
+def _result(name: str, passed: bool, labels: tuple[str, str], reason: str) -> dict:
+    return {
+        "name": name,
+        "score": 1 if passed else 0,
+        "label": labels[0] if passed else labels[1],
+        "reason": reason,
+    }
+
+
+def evaluate(question: str, answer: str) -> list[dict]:
+    """The four evaluations of one answer (scores 0 or 1, 1 is good)."""
+    asked = words.content_words(question)
+    shared = [word for word in words.content_words(answer) if word in set(asked)]
+    if not asked:
+        relevancy = _result(
+            "answer_relevancy", True, ("relevant", "irrelevant"), "The question has no topic words."
+        )
+    elif shared:
+        relevancy = _result(
+            "answer_relevancy",
+            True,
+            ("relevant", "irrelevant"),
+            f"The answer addresses the question ({shared[0]!r}).",
+        )
+    else:
+        relevancy = _result(
+            "answer_relevancy",
+            False,
+            ("relevant", "irrelevant"),
+            "The answer uses none of the question's topic words.",
+        )
+    claim = _contains(answer, words.UNSUPPORTED_CLAIMS)
+    faithfulness = _result(
+        "faithfulness",
+        claim is None,
+        ("faithful", "unfaithful"),
+        "No unsupported claims." if claim is None else f"Unsupported claim: {claim!r}",
+    )
+    advice = _contains(answer, words.UNSAFE_ADVICE)
+    toxicity = _result(
+        "toxicity",
+        advice is None,
+        ("safe", "toxic"),
+        "No unsafe content." if advice is None else f"Unsafe advice: {advice!r}",
+    )
+    deflects = (
+        answer.lstrip()
+        .lower()
+        .startswith(tuple(opener.lower() for opener in words.DEFLECTION_OPENERS))
+    )
+    answered = _result(
+        "answered",
+        not deflects,
+        ("answered", "not_answered"),
+        "The answer deflects instead of answering." if deflects else "The answer answers.",
+    )
+    return [relevancy, faithfulness, toxicity, answered]
+
+
+def verdict(messages: Sequence[dict]) -> str:
+    """The judge's answer (message content) for a chat request to mock-judge: the evaluations
+    JSON, or {"error": "not a judge request"} when messages[1] is not the judge's JSON object."""
+    try:
+        payload = json.loads(message_text(messages[1]))
+    except (IndexError, ValueError):
+        return NOT_A_JUDGE_REQUEST
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("question"), str)
+        and isinstance(payload.get("answer"), str)
+        and isinstance(payload.get("context", []), list)
+    ):
+        return NOT_A_JUDGE_REQUEST
+    return json.dumps({"evaluations": evaluate(payload["question"], payload["answer"])})
