@@ -62,6 +62,10 @@ def variables(spec: Spec, args: argparse.Namespace) -> dict[str, Any]:
     values["error_rate_slo"] = (
         os.environ.get("SCORECARD_SLO_ERROR_RATE", "").strip() or values["error_rate_slo"]
     )
+    values["quality_pass_rate_slo"] = (
+        os.environ.get("DASHBOARDS_QUALITY_PASS_RATE_SLO", "").strip()
+        or values["quality_pass_rate_slo"]
+    )
     values["environment"] = args.environment or values["environment"]
     values["service"] = args.service or values["service"]
     return values

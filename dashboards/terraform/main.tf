@@ -12,10 +12,11 @@ locals {
   charts    = { for chart in local.spec.charts : chart.key => chart }
   detectors = { for detector in local.spec.detectors : detector.key => detector }
   program_vars = {
-    environment    = var.environment
-    service        = var.service_name
-    ttft_p90_slo_s = var.ttft_p90_slo_s
-    error_rate_slo = var.error_rate_slo
+    environment           = var.environment
+    service               = var.service_name
+    ttft_p90_slo_s        = var.ttft_p90_slo_s
+    error_rate_slo        = var.error_rate_slo
+    quality_pass_rate_slo = var.quality_pass_rate_slo
   }
 }
 

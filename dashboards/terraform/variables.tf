@@ -38,3 +38,9 @@ variable "error_rate_slo" {
   type        = number
   default     = 0.05
 }
+
+variable "quality_pass_rate_slo" {
+  description = "Detector threshold: an evaluation's pass rate (0..1) below which quality dropped."
+  type        = number
+  default     = 0.8
+}

@@ -92,3 +92,23 @@ def test_the_ui_shows_the_spans_ttft(log_dir, collector):
         assert entry["scheduled_ttft_ms"] <= span_ms < entry["scheduled_ttft_ms"] + 50
         assert shown_ms >= 300
         assert problems == []
+
+
+def test_the_judges_badge_appears_under_the_answer(log_dir):
+    """Evaluations on, as shipped, with the mock's own judge: the UI polls the verdict and shows
+    it under the answer, without a console error while it is pending."""
+    with (
+        start_mock_llm(log_dir) as mock,
+        start_assistant(log_dir, mock.base_url, env={"ASSISTANT_EVALUATIONS": "true"}) as app,
+        chromium_browser() as browser,
+    ):
+        page = browser.new_page()
+        problems = record_page_problems(page)
+        page.goto(app.url)
+        page.wait_for_function("() => document.querySelectorAll('#model option').length === 4")
+        page.fill("#message", "How long does shipping to Canada take?")
+        page.click("#send")
+        badge = page.wait_for_selector(".msg.assistant .judge", timeout=30000).text_content()
+        assert badge.startswith("judge: ")
+        assert badge == "judge: 4/4 pass" or badge.endswith("failed"), badge
+        assert problems == []

@@ -284,3 +284,30 @@ def test_programs_are_balanced_and_render_like_templatefile():
                 elif char in pairs.values():
                     assert stack and stack.pop() == char, f"{name}:{number}: unbalanced {char}"
             assert not stack, f"{name}:{number}: unclosed {stack}"
+
+
+def test_quality_chart_and_detector_read_the_judges_scores(real_archive):
+    """The pass-rate chart and the quality-drop detector divide the judge's score sum by its
+    count: on the real run (evaluations on, mock judge) every model has the four evaluations,
+    each a pass rate in [0, 1], and the detector's threshold is such a rate."""
+    points = [
+        p
+        for p in real_archive.points
+        if p["name"] == "gen_ai.evaluation.score"
+        and p["attributes"].get("gen_ai.evaluation.name") != "user_satisfaction"
+    ]
+    totals = {}
+    for point in points:
+        key = (
+            point["attributes"]["gen_ai.request.model"],
+            point["attributes"]["gen_ai.evaluation.name"],
+        )
+        count, total = totals.get(key, (0, 0.0))
+        totals[key] = (count + point["count"], total + point["sum"])
+    names = {name for _, name in totals}
+    assert names == {"answer_relevancy", "faithfulness", "toxicity", "answered"}
+    assert {model for model, _ in totals} >= {"gpt-4o", "o3-mini"}
+    assert all(0.0 <= total / count <= 1.0 for count, total in totals.values())
+    assert 0.0 < float(SPEC["defaults"]["quality_pass_rate_slo"]) < 1.0
+    detector = (DASHBOARDS / "signalflow" / "detector_quality_drop.flow").read_text()
+    assert "rate < ${quality_pass_rate_slo}" in detector

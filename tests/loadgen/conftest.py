@@ -38,23 +38,19 @@ models:
     ttft_ms: 250
     tokens_per_s: 50
     output_tokens: {min: 14, mean: 18, max: 22}
-    quality: 0.72
   gpt-4o:
     ttft_ms: 400
     tokens_per_s: 40
     output_tokens: {min: 14, mean: 18, max: 22}
-    quality: 0.86
   gpt-4.1-mini:
     ttft_ms: 300
     tokens_per_s: 50
     output_tokens: {min: 14, mean: 18, max: 22}
-    quality: 0.80
   o3-mini:
     reasoning: true
     ttft_ms: 500
     tokens_per_s: 50
     output_tokens: {min: 14, mean: 18, max: 22}
-    quality: 0.92
 fault_settings:
   after_chunks: 3
   retry_after_ms: 1000

@@ -224,7 +224,7 @@ def real_run(root: Path) -> RealRun:
         )
         served.raise_for_status()
         profiles = {m["id"]: m.get("mock_profile") or {} for m in served.json()["data"]}
-        env = {"ASSISTANT_LLM_MAX_RETRIES": "0"}
+        env = {"ASSISTANT_LLM_MAX_RETRIES": "0", "ASSISTANT_EVALUATIONS": "true"}  # as shipped
         with start_assistant(root, mock.base_url, otlp=collector.otlp_http, env=env) as assistant:
             with ThreadPoolExecutor(CONCURRENCY) as pool:
                 results = list(pool.map(lambda job: _chat(assistant.url, *job), jobs))
