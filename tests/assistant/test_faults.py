@@ -83,7 +83,13 @@ def test_upstream_fault_gives_error_event_and_error_span(stack, kind):
     assert attrs["error.type"] == error_type
     assert attrs["gen_ai.response.finish_reasons"] == ["error"]
     assert span["end_ns"] > span["start_ns"]
-    server = next(s for s in collector.spans() if s["span_id"] == span["parent_span_id"])
+    # the SERVER span ends when the response closes, after the chat span: wait for its export
+    server = collector.wait_until(
+        lambda: next(
+            (s for s in collector.spans() if s["span_id"] == span["parent_span_id"]), None
+        ),
+        timeout=30,
+    )
     assert server["status_code"] == "ERROR" and server["attributes"]["error.type"] == error_type
     assert server["end_ns"] >= span["end_ns"]
     duration = collector.wait_until(
