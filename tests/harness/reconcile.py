@@ -7,14 +7,22 @@ completion id (the mock's `chatcmpl-...`, the span's `gen_ai.response.id`):
 - the client (the load generator's raw samples, `llm-samples.jsonl`), which also carries the
   assistant's own `done` event figures.
 
-Tolerances, measured on this 2-vCPU machine at light load (8 users), with the reason for each:
-- span - mock <= 10 ms + 5 %: the network hop on loopback, the mock's sleep overshoot under gevent
-  and the SDK's SSE decoding; measured p99 a few ms. The old bug (span ~4 ms against a mock
-  TTFT of 150-1200 ms) is negative by hundreds of ms.
+Tolerances, with the reason for each. "span - mock" is the time from the mock writing the first
+output-bearing chunk (its ground truth `first_token_ms`) to the assistant's SDK yielding it: real
+latency (the loopback hop, SSE decoding, waiting for a CPU and for the GIL), not an error of
+measurement, so it is bounded two ways:
+- per model, the median of span - mock <= 10 ms: a TTFT taken at the wrong chunk moves every
+  request by at least one inter-token gap (8-17 ms here), while the median ignores the few
+  requests that waited for a CPU. Measured medians: 2-5 ms at 8 users on a quiet 2-vCPU machine,
+  4-8 ms on a loaded CI machine.
+- every request: span - mock <= 50 ms. CI's shared machines put single requests up to 25 ms over
+  (three of 64 in one run); a stall beyond 50 ms is a defect of the stack, e.g. the 10 s name
+  lookups of Debian's container engine ("Name lookups" in scripts/container-engine.sh).
 - client - span <= 50 ms: the assistant's relay of the first delta plus Locust reading it; at 8
   users the measured p99 is a few ms. Above it the assistant, not the model, is being measured.
 - a layer may never be earlier than the one it contains (mock <= span <= client); 1 ms of slack
-  covers the 3-decimal rounding of the reported values.
+  covers the 3-decimal rounding of the reported values. A TTFT taken at the role chunk (which
+  some servers send at once) is hundreds of ms early.
 - time per output chunk: the histogram's mean within 10 % of the client's mean gap. Gaps are tens
   of ms, and the relay adds jitter to single gaps but not to their mean.
 - span TTFT p50 within 10 % of the profile's TTFT plus the median prefill: the mock draws TTFT
@@ -37,7 +45,8 @@ GAP_METRIC = "gen_ai.client.operation.time_per_output_chunk"
 TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
 
 ORDER_SLACK_MS = 1.0
-SPAN_OVER_MOCK_MS, SPAN_OVER_MOCK_SHARE = 10.0, 0.05
+SPAN_OVER_MOCK_MEDIAN_MS = 10.0
+SPAN_OVER_MOCK_MAX_MS = 50.0
 CLIENT_OVER_SPAN_MS = 50.0
 GAP_MEAN_SHARE = 0.10
 PROFILE_TTFT_SHARE = 0.10
@@ -50,13 +59,20 @@ class Joined:
     trace_id: str
     model: str
     mock_ttft_ms: float  # scheduled: the ground truth
-    mock_sent_ms: float | None  # when the mock actually wrote the first token (diagnostics)
+    mock_sent_ms: float | None  # when the mock actually wrote the first token
     span_ttft_ms: float
     client_ttft_ms: float
     done_ttft_ms: float | None
     tokens: dict[str, int | None]
     client_gaps_ms: list[float]
     prefill_ms: float
+
+    @property
+    def span_over_mock_ms(self) -> float:
+        """From the mock writing the first token to the span seeing it (the schedule when the
+        mock did not say when it wrote)."""
+        sent = self.mock_sent_ms if self.mock_sent_ms is not None else self.mock_ttft_ms
+        return self.span_ttft_ms - sent
 
 
 @dataclass
@@ -133,12 +149,11 @@ def check_request(j: Joined, result: Reconciliation) -> None:
             f"{where}: not mock <= span <= client TTFT: mock {j.mock_ttft_ms:.1f}, "
             f"span {j.span_ttft_ms:.1f}, client {j.client_ttft_ms:.1f} ms"
         )
-    allowed = SPAN_OVER_MOCK_MS + SPAN_OVER_MOCK_SHARE * j.mock_ttft_ms
-    if j.span_ttft_ms - j.mock_ttft_ms > allowed:
+    if j.span_over_mock_ms > SPAN_OVER_MOCK_MAX_MS:
         result.fail(
-            f"{where}: span TTFT {j.span_ttft_ms:.1f} ms is {j.span_ttft_ms - j.mock_ttft_ms:.1f} "
-            f"ms over the mock's {j.mock_ttft_ms:.1f} ms (allowed {allowed:.1f}; the mock wrote "
-            f"the first token at {j.mock_sent_ms} ms)"
+            f"{where}: span TTFT {j.span_ttft_ms:.1f} ms is {j.span_over_mock_ms:.1f} ms after "
+            f"the mock wrote the first token (at {j.mock_sent_ms} ms; allowed "
+            f"{SPAN_OVER_MOCK_MAX_MS:g})"
         )
     if j.client_ttft_ms - j.span_ttft_ms > CLIENT_OVER_SPAN_MS:
         result.fail(
@@ -189,7 +204,8 @@ def check_models(
             "span_ttft_p50_ms": statistics.median(span_ttfts),
             "done_ttft_p50_ms": statistics.median(j.done_ttft_ms or 0.0 for j in group),
             "client_ttft_p50_ms": statistics.median(j.client_ttft_ms for j in group),
-            "span_minus_mock_p99_ms": _p99([j.span_ttft_ms - j.mock_ttft_ms for j in group]),
+            "span_minus_mock_p50_ms": statistics.median(j.span_over_mock_ms for j in group),
+            "span_minus_mock_p99_ms": _p99([j.span_over_mock_ms for j in group]),
             "mock_late_p99_ms": _p99(
                 [j.mock_sent_ms - j.mock_ttft_ms for j in group if j.mock_sent_ms is not None]
             ),
@@ -197,6 +213,12 @@ def check_models(
             "client_gap_mean_ms": statistics.fmean(client_gaps) if client_gaps else None,
         }
         result.table[model] = row
+        if row["span_minus_mock_p50_ms"] > SPAN_OVER_MOCK_MEDIAN_MS:
+            result.fail(
+                f"{model}: the median span TTFT is {row['span_minus_mock_p50_ms']:.1f} ms after "
+                f"the mock wrote the first token (allowed {SPAN_OVER_MOCK_MEDIAN_MS:g}): is the "
+                "TTFT taken at a later chunk?"
+            )
         if abs(row["span_ttft_p50_ms"] / expected - 1) > PROFILE_TTFT_SHARE:
             result.fail(
                 f"{model}: span TTFT p50 {row['span_ttft_p50_ms']:.1f} ms is not within "
@@ -245,9 +267,9 @@ def markdown_table(table: dict[str, dict]) -> str:
     """The per-model agreement table (for the test log and the closing notes)."""
     columns = [
         "requests", "expected_ttft_ms", "mock_ttft_p50_ms", "span_ttft_p50_ms",
-        "metric_ttft_mean_ms", "done_ttft_p50_ms", "client_ttft_p50_ms", "span_minus_mock_p99_ms",
-        "client_minus_span_p99_ms", "mock_late_p99_ms", "metric_gap_mean_ms",
-        "client_gap_mean_ms",
+        "metric_ttft_mean_ms", "done_ttft_p50_ms", "client_ttft_p50_ms", "span_minus_mock_p50_ms",
+        "span_minus_mock_p99_ms", "client_minus_span_p99_ms", "mock_late_p99_ms",
+        "metric_gap_mean_ms", "client_gap_mean_ms",
     ]  # fmt: skip
     lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for model, row in table.items():

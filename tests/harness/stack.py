@@ -91,7 +91,7 @@ class Engine:
 
     def saved_pids(self) -> list[int]:
         pids = []
-        for name in ("podman-service.pid", "hc-driver.pid", "conmon.pids"):
+        for name in ("podman-service.pid", "hc-driver.pid", "bridge-pinner.pid", "conmon.pids"):
             path = self.state / name
             if path.exists():
                 pids += [int(p) for p in path.read_text().split()]

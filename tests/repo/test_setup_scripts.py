@@ -43,12 +43,37 @@ def test_smoke_step_runs_two_containers_on_a_new_network_and_resolves_a_name():
 
 
 @pytest.mark.parametrize(
-    "program", ["iptables", "ip6tables", "netavark", "aardvark-dns", "conmon", "runc", "catatonit"]
+    "program",
+    ["iptables", "ip6tables", "netavark", "aardvark-dns", "conmon", "runc", "catatonit", "ip"],
 )
 def test_engine_installs_and_checks_what_podman_and_netavark_call(program):
     listed = re.search(r"^ENGINE_PROGRAMS=\((.*?)^\)", ENGINE.read_text(), re.M | re.S).group(1)
     programs = {pair.split()[1].rsplit("/", 1)[-1] for pair in re.findall(r'"([^"]+)"', listed)}
     assert program in programs
+
+
+def test_podman_runs_the_aardvark_dns_that_setup_builds():
+    """aardvark-dns 1.11 (no lost lookups on reload) from crates.io, first in podman's helper
+    path, checked by version, and the one that serves the networks (README, Tests)."""
+    script = ENGINE.read_text()
+    assert re.search(r"^AARDVARK_PIN=1\.11\.\d+$", script, re.M)
+    build = function_body(script, "build_aardvark")
+    assert 'cargo install --quiet --locked aardvark-dns --version "$AARDVARK_PIN"' in build
+    assert 'install -m 0755 "$root/bin/aardvark-dns" "$HELPERS/aardvark-dns"' in build
+    assert re.search(r'^helper_binaries_dir = \["HELPERS", ', script, re.M)
+    setup = function_body(script, "cmd_setup").split()
+    assert setup.index("build_aardvark") < setup.index("check_engine")
+    assert '"$HELPERS/aardvark-dns" --version' in function_body(script, "check_programs")
+    assert "check_aardvark" in function_body(script, "smoke_test")
+
+
+def test_start_pins_bridge_macs_and_stop_ends_the_pinner():
+    script = ENGINE.read_text()
+    start, stop = function_body(script, "cmd_start"), function_body(script, "cmd_stop")
+    assert 'ip link set dev "${dev##*/}" address "$(cat "$dev/address")"' in start
+    assert 'timeout "$1" ip -o monitor link' in start  # bounded, like the healthcheck driver
+    assert 'echo $! > "$state/bridge-pinner.pid"' in start
+    assert "bridge-pinner.pid" in stop
 
 
 @pytest.mark.parametrize(

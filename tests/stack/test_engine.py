@@ -44,3 +44,45 @@ def test_missing_iptables_stops_setup_with_one_message_naming_it(engine: Engine,
     assert "'iptables' is missing (Debian package iptables)" in errors[0]
     assert "netavark runs it" in errors[0]
     assert _leftovers(engine) == []
+
+
+PROBER = """
+import socket, sys, time
+end, slow, failed, done = time.time() + float(sys.argv[2]), [], [], 0
+while time.time() < end:
+    started = time.time()
+    try:
+        socket.getaddrinfo(sys.argv[1], 80)
+    except OSError as exc:
+        failed.append(repr(exc))
+    took = (time.time() - started) * 1000
+    if took > 200:
+        slow.append(round(took))
+    done += 1
+    time.sleep(0.01)
+print("lookups", done, "slow", slow, "failed", failed[:5], len(failed), flush=True)
+"""
+
+
+def test_name_lookups_never_stall_while_containers_come_and_go(engine: Engine):
+    """Debian 12's engine lost lookups whenever a container joined or left a network (a 5 or 10 s
+    stall, or the name unknown: "Name lookups" in scripts/container-engine.sh). One container
+    resolves another every 10 ms while 16 containers start and stop on the same network, as load
+    runs do in the stack tests; not one lookup may take 200 ms or fail."""
+    engine.docker("network", "create", "lab-churn-net")  # through the API socket, as compose does
+    image = engine.env["BASE_IMAGE"]
+    try:
+        engine.docker("run", "-d", "--name", "lab-churn-peer", "--network", "lab-churn-net",
+                      image, "sleep", "300")  # fmt: skip
+        engine.docker("run", "-d", "--name", "lab-churn-prober", "--network", "lab-churn-net",
+                      image, "python3", "-c", PROBER, "lab-churn-peer", "45")  # fmt: skip
+        for _ in range(16):
+            engine.docker("run", "--rm", "--network", "lab-churn-net", image, "true")
+        engine.docker("wait", "lab-churn-prober", timeout=120)
+        out = engine.docker("logs", "lab-churn-prober").stdout.strip()
+        lookups = int(out.split()[1])
+        assert lookups > 1000, out
+        assert out.endswith("slow [] failed [] 0"), out
+    finally:
+        engine.docker("rm", "-f", "lab-churn-peer", "lab-churn-prober", check=False)
+        engine.docker("network", "rm", "lab-churn-net", check=False)
