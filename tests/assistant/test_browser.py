@@ -8,7 +8,7 @@ import math
 import pytest
 
 from harness.assistant import start_assistant
-from harness.browser import chromium_browser, record_page_problems
+from harness.browser import ask, chromium_browser, open_chat_page
 from harness.mock_llm import start_mock_llm
 
 pytestmark = pytest.mark.browser
@@ -16,15 +16,11 @@ pytestmark = pytest.mark.browser
 
 def test_chat_in_the_browser(log_dir, mock_llm):
     with start_assistant(log_dir, mock_llm.base_url) as app, chromium_browser() as browser:
-        page = browser.new_page()  # the app's strict CSP stays on (no bypass_csp)
-        problems = record_page_problems(page)
-        page.goto(app.url)
-        page.wait_for_function("() => document.querySelectorAll('#model option').length === 4")
+        page, problems = open_chat_page(browser, app.url, models=4)
         assert page.input_value("#model") == "gpt-4o-mini"
         page.select_option("#model", "gpt-4o")
 
-        page.fill("#message", "<img src=x onerror=alert(1)> tell me about tracing")
-        page.click("#send")
+        ask(page, "<img src=x onerror=alert(1)> tell me about tracing")
         # streamed: text shows up while the answer is still incomplete (no metrics line yet)
         page.wait_for_function(
             "() => { const t = document.querySelector('.msg.assistant .text');"
@@ -68,12 +64,8 @@ def test_the_ui_shows_the_spans_ttft(log_dir, collector):
         ) as app,
         chromium_browser() as browser,
     ):
-        page = browser.new_page()
-        problems = record_page_problems(page)
-        page.goto(app.url)
-        page.wait_for_function("() => document.querySelectorAll('#model option').length >= 1")
-        page.fill("#message", "How long does shipping take?")
-        page.click("#send")
+        page, problems = open_chat_page(browser, app.url, models=1)
+        ask(page, "How long does shipping take?")
         line = page.wait_for_selector(".msg.assistant .metrics", timeout=30000).text_content()
         shown_ms = int(line.split("TTFT ", 1)[1].split(" ms", 1)[0])
         (entry,) = mock.requests_log()
@@ -102,12 +94,8 @@ def test_the_judges_badge_appears_under_the_answer(log_dir):
         start_assistant(log_dir, mock.base_url, env={"ASSISTANT_EVALUATIONS": "true"}) as app,
         chromium_browser() as browser,
     ):
-        page = browser.new_page()
-        problems = record_page_problems(page)
-        page.goto(app.url)
-        page.wait_for_function("() => document.querySelectorAll('#model option').length === 4")
-        page.fill("#message", "How long does shipping to Canada take?")
-        page.click("#send")
+        page, problems = open_chat_page(browser, app.url, models=4)
+        ask(page, "How long does shipping to Canada take?")
         badge = page.wait_for_selector(".msg.assistant .judge", timeout=30000).text_content()
         assert badge.startswith("judge: ")
         assert badge == "judge: 4/4 pass" or badge.endswith("failed"), badge

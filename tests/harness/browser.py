@@ -55,3 +55,21 @@ def record_page_problems(page) -> list[str]:
     )
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     return problems
+
+
+def open_chat_page(browser, url: str, models: int | None = None) -> tuple:
+    """A new page on the chat UI at `url` (its strict CSP on: no bypass), once the model list has
+    loaded (exactly `models` options, or at least one), and the list `record_page_problems`
+    fills."""
+    page = browser.new_page()
+    problems = record_page_problems(page)
+    page.goto(url)
+    loaded = f"=== {models}" if models is not None else "> 0"
+    page.wait_for_function(f"() => document.querySelectorAll('#model option').length {loaded}")
+    return page, problems
+
+
+def ask(page, question: str) -> None:
+    """Type a question into the chat UI and send it."""
+    page.fill("#message", question)
+    page.click("#send")

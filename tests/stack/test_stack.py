@@ -35,7 +35,7 @@ import pytest
 import requests
 import yaml
 
-from harness.browser import chromium_browser, record_page_problems
+from harness.browser import ask, chromium_browser, open_chat_page
 from harness.collector import (
     AGENT_COMMAND,
     interpolate,
@@ -575,12 +575,8 @@ def test_chat_through_the_published_port(default_stack: Stack):
 @pytest.mark.browser
 def test_ui_loads_in_headless_chromium(default_stack: Stack):
     with chromium_browser() as browser:
-        page = browser.new_page()
-        problems = record_page_problems(page)
-        page.goto(default_stack.url("ASSISTANT_PORT"))
-        page.wait_for_function("() => document.querySelectorAll('#model option').length > 0")
-        page.fill("#message", "hello from the stack test")
-        page.click("#send")
+        page, problems = open_chat_page(browser, default_stack.url("ASSISTANT_PORT"))
+        ask(page, "hello from the stack test")
         page.wait_for_selector(".msg.assistant .metrics", timeout=30000)
         assert len(page.text_content(".msg.assistant .text")) > 0
         assert problems == []

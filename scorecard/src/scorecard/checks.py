@@ -201,28 +201,15 @@ def consistency(
         )
         return result
     result["checked"] = True
-    # Spans and metric points carry the same resource (one SDK per worker) unless a pipeline
-    # changed one of them: then match on time alone.
-    point_keys = {_resource_key(p.resource) for p in archive_points}
-    by_resource = any(_resource_key(s.resource) in point_keys for s in chats)
-
-    def key(resource: dict[str, Any]) -> tuple:
-        return _resource_key(resource) if by_resource else ()
-
-    exported_until = _last_exports(archive_points, key)  # the last metric export per worker
-    merged: dict[tuple[str, str], _Merged] = defaultdict(_Merged)
-    cover: dict[tuple[str, str, tuple], tuple[int, int]] = {}
+    coverage = _Coverage(archive_points, archive_points, [s.resource for s in chats])
     for point in window_points:
         model = str(point.attributes.get(MODEL) or "")
         if point.type != "histogram" or point.name not in CHECKED_METRICS or model not in models:
             continue
         if point.name == TOKEN_METRIC and point.attributes.get(TOKEN_TYPE) != "output":
             continue
-        merged[(model, point.name)].add(point)
-        start = point.start_ns or point.time_ns
-        k = (point.name, model, key(point.resource))
-        low, high = cover.get(k, (start, point.time_ns))
-        cover[k] = (min(low, start), max(high, point.time_ns))
+        coverage.add(point, model, point.name)
+    merged = coverage.merged
     chosen = {call.span.span_id for call in selected}
     by_model: dict[str, list[Span]] = defaultdict(list)
     for span in chats:
@@ -230,22 +217,11 @@ def consistency(
 
     def covered(model: str, metric: str, has_value) -> tuple[list[Span], int, int]:
         """The spans the metric's points cover, the extra (unselected) ones, the pending ones."""
-        spans, extra, pending = [], 0, 0
-        for span in by_model[model]:
-            if not has_value(span):
-                continue
-            k = key(span.resource)
-            if span.span_id in chosen:
-                if span.end_ns > exported_until.get(k, 0):
-                    pending += 1
-                else:
-                    spans.append(span)
-                continue
-            low, high = cover.get((metric, model, k), (0, -1))
-            if low < span.end_ns <= high:
-                spans.append(span)
-                extra += 1
-        return spans, extra, pending
+        return coverage.split(
+            [s for s in by_model[model] if has_value(s)], metric, model,
+            selected=lambda s: s.span_id in chosen, at=lambda s: s.end_ns,
+            resource=lambda s: s.resource,
+        )  # fmt: skip
 
     def number(span: Span, name: str) -> float | None:
         value = span.attributes.get(name)
@@ -333,45 +309,24 @@ def evaluation_consistency(
     evaluation_points = [p for p in archive_points if named(p)]
     if not evaluation_points:
         return [], []
-    point_keys = {_resource_key(p.resource) for p in evaluation_points}
-    by_resource = any(_resource_key(r.resource) in point_keys for r in everywhere)
-
-    def key(resource: dict[str, Any]) -> tuple:
-        return _resource_key(resource) if by_resource else ()
-
-    exported_until = _last_exports(archive_points, key)
-    merged: dict[tuple[str, str], _Merged] = defaultdict(_Merged)
-    cover: dict[tuple[str, str, tuple], tuple[int, int]] = {}
+    coverage = _Coverage(archive_points, evaluation_points, [r.resource for r in everywhere])
     for point in window_points:
         model = str(point.attributes.get(MODEL) or "")
-        if not named(point) or model not in models:
-            continue
-        name = str(point.attributes[EVALUATION_NAME])
-        merged[(model, name)].add(point)
-        start = point.start_ns or point.time_ns
-        k = (name, model, key(point.resource))
-        low, high = cover.get(k, (start, point.time_ns))
-        cover[k] = (min(low, start), max(high, point.time_ns))
+        if named(point) and model in models:
+            coverage.add(point, model, str(point.attributes[EVALUATION_NAME]))
+    merged = coverage.merged
     chosen = {id(r) for r in selected}
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for model in models:
         extra = pending = 0
         for name in QUALITY_EVALUATIONS:
-            results = []
-            for result in everywhere:
-                if result.model != model or result.name != name:
-                    continue
-                k = key(result.resource)
-                low, high = cover.get((name, model, k), (0, -1))
-                if id(result) in chosen:
-                    if result.time_ns > exported_until.get(k, 0):
-                        pending += 1
-                    else:
-                        results.append(result)
-                elif low < result.time_ns <= high:
-                    results.append(result)
-                    extra += 1
+            results, more, late = coverage.split(
+                [r for r in everywhere if r.model == model and r.name == name], name, model,
+                selected=lambda r: id(r) in chosen, at=lambda r: r.time_ns,
+                resource=lambda r: r.resource,
+            )  # fmt: skip
+            extra, pending = extra + more, pending + late
             metric = merged.get((model, name), _Merged())
             if not results and not metric.count:
                 continue
@@ -513,6 +468,49 @@ def _value(value: float | None, unit: str) -> str:
     if unit == "score":
         return f"{value:.3f}"
     return f"{value:.1f} {unit}" if unit == "ms" else f"{value:.0f}"
+
+
+class _Coverage:
+    """Which items (chat spans, evaluation results) a selection's metric points cover, per series
+    (metric or evaluation name) and model: matched on the resource (one SDK per worker) unless a
+    pipeline changed it (then on time alone), inside the points' intervals; the selection's own
+    items recorded after their worker's last metric export are pending."""
+
+    def __init__(
+        self, archive_points: list[MetricPoint], keyed_points: list[MetricPoint], resources
+    ) -> None:
+        point_keys = {_resource_key(p.resource) for p in keyed_points}
+        self.by_resource = any(_resource_key(r) in point_keys for r in resources)
+        self.exported_until = _last_exports(archive_points, self.key)
+        self.merged: dict[tuple[str, str], _Merged] = defaultdict(_Merged)
+        self._cover: dict[tuple[str, str, tuple], tuple[int, int]] = {}
+
+    def key(self, resource: dict[str, Any]) -> tuple:
+        return _resource_key(resource) if self.by_resource else ()
+
+    def add(self, point: MetricPoint, model: str, series: str) -> None:
+        self.merged[(model, series)].add(point)
+        start = point.start_ns or point.time_ns
+        k = (series, model, self.key(point.resource))
+        low, high = self._cover.get(k, (start, point.time_ns))
+        self._cover[k] = (min(low, start), max(high, point.time_ns))
+
+    def split(self, items, series: str, model: str, *, selected, at, resource):
+        """(covered items, how many of them are outside the selection, pending selected ones)."""
+        covered, extra, pending = [], 0, 0
+        for item in items:
+            k = self.key(resource(item))
+            if selected(item):
+                if at(item) > self.exported_until.get(k, 0):
+                    pending += 1
+                else:
+                    covered.append(item)
+                continue
+            low, high = self._cover.get((series, model, k), (0, -1))
+            if low < at(item) <= high:
+                covered.append(item)
+                extra += 1
+        return covered, extra, pending
 
 
 def _last_exports(points: Iterable[MetricPoint], key) -> dict[tuple, int]:
