@@ -18,8 +18,11 @@ measurement, so it is bounded two ways:
 - every request: span - mock <= 50 ms. CI's shared machines put single requests up to 25 ms over
   (three of 64 in one run); a stall beyond 50 ms is a defect of the stack, e.g. the 10 s name
   lookups of Debian's container engine ("Name lookups" in scripts/container-engine.sh).
-- client - span <= 50 ms: the assistant's relay of the first delta plus Locust reading it; at 8
-  users the measured p99 is a few ms. Above it the assistant, not the model, is being measured.
+- client - span, bounded the same two ways: the client's clock also runs while the assistant
+  handles the request before the chat span starts (routing, session, about 3-10 ms), then while
+  it relays the first delta and Locust reads it. Per model the median <= 25 ms (measured 3-11
+  ms); every request <= 100 ms (CI measured single requests up to 39 ms). A relay that held the
+  first delta back (until the next chunk, or until the end) moves the median or breaks the bound.
 - a layer may never be earlier than the one it contains (mock <= span <= client); 1 ms of slack
   covers the 3-decimal rounding of the reported values. A TTFT taken at the role chunk (which
   some servers send at once) is hundreds of ms early.
@@ -47,7 +50,8 @@ TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
 ORDER_SLACK_MS = 1.0
 SPAN_OVER_MOCK_MEDIAN_MS = 10.0
 SPAN_OVER_MOCK_MAX_MS = 50.0
-CLIENT_OVER_SPAN_MS = 50.0
+CLIENT_OVER_SPAN_MEDIAN_MS = 25.0
+CLIENT_OVER_SPAN_MAX_MS = 100.0
 GAP_MEAN_SHARE = 0.10
 PROFILE_TTFT_SHARE = 0.10
 
@@ -155,10 +159,10 @@ def check_request(j: Joined, result: Reconciliation) -> None:
             f"the mock wrote the first token (at {j.mock_sent_ms} ms; allowed "
             f"{SPAN_OVER_MOCK_MAX_MS:g})"
         )
-    if j.client_ttft_ms - j.span_ttft_ms > CLIENT_OVER_SPAN_MS:
+    if j.client_ttft_ms - j.span_ttft_ms > CLIENT_OVER_SPAN_MAX_MS:
         result.fail(
-            f"{where}: client TTFT {j.client_ttft_ms:.1f} ms is more than {CLIENT_OVER_SPAN_MS:g} "
-            f"ms over the span's {j.span_ttft_ms:.1f} ms"
+            f"{where}: client TTFT {j.client_ttft_ms:.1f} ms is more than "
+            f"{CLIENT_OVER_SPAN_MAX_MS:g} ms over the span's {j.span_ttft_ms:.1f} ms"
         )
     if j.done_ttft_ms is None or abs(j.done_ttft_ms - j.span_ttft_ms) > 0.001:
         result.fail(f"{where}: done event TTFT {j.done_ttft_ms} ms != span {j.span_ttft_ms:.4f} ms")
@@ -209,6 +213,9 @@ def check_models(
             "mock_late_p99_ms": _p99(
                 [j.mock_sent_ms - j.mock_ttft_ms for j in group if j.mock_sent_ms is not None]
             ),
+            "client_minus_span_p50_ms": statistics.median(
+                j.client_ttft_ms - j.span_ttft_ms for j in group
+            ),
             "client_minus_span_p99_ms": _p99([j.client_ttft_ms - j.span_ttft_ms for j in group]),
             "client_gap_mean_ms": statistics.fmean(client_gaps) if client_gaps else None,
         }
@@ -218,6 +225,12 @@ def check_models(
                 f"{model}: the median span TTFT is {row['span_minus_mock_p50_ms']:.1f} ms after "
                 f"the mock wrote the first token (allowed {SPAN_OVER_MOCK_MEDIAN_MS:g}): is the "
                 "TTFT taken at a later chunk?"
+            )
+        if row["client_minus_span_p50_ms"] > CLIENT_OVER_SPAN_MEDIAN_MS:
+            result.fail(
+                f"{model}: the median client TTFT is {row['client_minus_span_p50_ms']:.1f} ms over "
+                f"the span's (allowed {CLIENT_OVER_SPAN_MEDIAN_MS:g}): does the relay hold the "
+                "first delta back?"
             )
         if abs(row["span_ttft_p50_ms"] / expected - 1) > PROFILE_TTFT_SHARE:
             result.fail(
@@ -268,8 +281,8 @@ def markdown_table(table: dict[str, dict]) -> str:
     columns = [
         "requests", "expected_ttft_ms", "mock_ttft_p50_ms", "span_ttft_p50_ms",
         "metric_ttft_mean_ms", "done_ttft_p50_ms", "client_ttft_p50_ms", "span_minus_mock_p50_ms",
-        "span_minus_mock_p99_ms", "client_minus_span_p99_ms", "mock_late_p99_ms",
-        "metric_gap_mean_ms", "client_gap_mean_ms",
+        "span_minus_mock_p99_ms", "client_minus_span_p50_ms", "client_minus_span_p99_ms",
+        "mock_late_p99_ms", "metric_gap_mean_ms", "client_gap_mean_ms",
     ]  # fmt: skip
     lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for model, row in table.items():

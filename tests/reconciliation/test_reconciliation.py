@@ -184,7 +184,7 @@ def _joined(**changes) -> Joined:
             {"span_ttft_ms": 452.0, "done_ttft_ms": 452.0, "client_ttft_ms": 455.0},
             "51.0 ms after the mock wrote the first token",
         ),
-        ({"client_ttft_ms": 470.0}, "more than 50 ms over the span's"),
+        ({"client_ttft_ms": 505.0}, "more than 100 ms over the span's"),
         ({"done_ttft_ms": 405.0}, "done event TTFT"),
         (
             {"tokens": {"mock sent": 3, "span usage": 3, "done usage": 3, "client deltas": 2}},
@@ -202,21 +202,26 @@ def test_the_checks_fail_on_disagreement(changes, complaint):
 
 
 @pytest.mark.parametrize(
-    ("over_ms", "complaint"),
+    ("over_ms", "complaint", "relay_ms"),
     [
         # a few requests that waited for a CPU: true latency, every request within 50 ms
-        ([3.0] * 12 + [25.0, 45.0], None),
+        ([3.0] * 12 + [25.0, 45.0], None, 5.0),
         # the TTFT taken one chunk late (a 16 ms gap) on every request
-        ([19.0] * 14, "the median span TTFT is 19.0 ms after the mock wrote the first token"),
+        ([19.0] * 14, "the median span TTFT is 19.0 ms after the mock wrote the first token", 5.0),
+        # the relay holds the first delta back by 30 ms on every request
+        ([3.0] * 14, "the median client TTFT is 35.0 ms over the span's", 35.0),
     ],
 )
-def test_the_median_check_tells_a_late_chunk_from_a_slow_cpu(over_ms, complaint):
+def test_the_median_checks_tell_a_late_chunk_from_a_slow_cpu(over_ms, complaint, relay_ms):
     result = Reconciliation()
     for i, over in enumerate(over_ms):
         span = 401.0 + over
         result.joined.append(
             _joined(
-                trace_id=f"{i:032x}", span_ttft_ms=span, done_ttft_ms=span, client_ttft_ms=span + 5
+                trace_id=f"{i:032x}",
+                span_ttft_ms=span,
+                done_ttft_ms=span,
+                client_ttft_ms=span + relay_ms,
             )
         )
         check_request(result.joined[-1], result)
