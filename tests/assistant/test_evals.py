@@ -19,6 +19,7 @@ from assistant import semconv as sc
 from assistant.evals.evaluator import trace_sampled
 from harness.assistant import chat, start_assistant
 from harness.collector import wait_until
+from harness.evaluations import scorecard_report
 from harness.procs import free_port
 
 FAKE_JUDGE = "fake-judge"
@@ -484,7 +485,7 @@ def test_a_full_queue_drops_and_counts(log_dir, fast_mock_llm, collector, judge)
 # --- the mock's own judge ----------------------------------------------------------------
 
 
-def test_with_the_mock_judge(log_dir, mock_llm, collector):
+def test_with_the_mock_judge(log_dir, mock_llm, collector, tmp_path):
     name = "assistant-mock-judge"
     # the shipped defaults: mock-judge on every trace
     env = {"OTEL_SERVICE_NAME": name, "ASSISTANT_EVALUATIONS": "true"}
@@ -500,6 +501,39 @@ def test_with_the_mock_judge(log_dir, mock_llm, collector):
         good, bad = sc.EVALUATION_LABELS[attrs[sc.GEN_AI_EVALUATION_NAME]]
         assert attrs[sc.GEN_AI_EVALUATION_SCORE_LABEL] in (good, bad)
     assert counted(collector, name, "judge_error") == 0
+    # judge tokens (docs/evaluations.md, "Judge cost"): the spans' usage is what the mock sent
+    traces = {r.first("start")["trace_id"] for r in results}
+
+    def judge_spans():
+        found = {
+            s["span_id"]: s
+            for s in collector.spans()
+            if s["name"] == "judge mock-judge" and s["trace_id"] in traces
+        }
+        return found if len(found) >= 4 else None
+
+    spans = collector.wait_until(judge_spans, timeout=30)
+    sent = {
+        e["parent_span_id"]: e
+        for e in mock_llm.requests_log()
+        if e["model"] == "mock-judge" and e["trace_id"] in traces
+    }
+    assert len(spans) == len(sent) == 4 and set(spans) == set(sent)
+    for span_id, span in spans.items():
+        assert span["attributes"][sc.GEN_AI_USAGE_INPUT_TOKENS] == sent[span_id]["prompt_tokens"]
+        assert span["attributes"][sc.GEN_AI_USAGE_OUTPUT_TOKENS] == sent[span_id]["tokens_sent"]
+    truth = (
+        sum(e["prompt_tokens"] for e in sent.values()),
+        sum(e["tokens_sent"] for e in sent.values()),
+    )
+    assert all(e["completed"] and e["status"] == 200 for e in sent.values())
+    report = scorecard_report(collector.archive, tmp_path)
+    rows = {row["judge"]: row for row in report["quality"]["judge_cost"]["judges"]}
+    mock = rows["mock-judge"]
+    assert (mock["input_tokens"], mock["output_tokens"]) == truth
+    assert mock["judge_calls"] == mock["evaluated_answers"] == 4
+    assert mock["cost_usd"] is None and mock["cost_text"] == "offline mock judge: no cost"
+    print(f"mock-judge tokens per evaluation: {truth[0] / 4:.1f} in, {truth[1] / 4:.1f} out")
 
 
 def test_worker_exit_drains_within_a_bound(log_dir, fast_mock_llm, collector, judge):

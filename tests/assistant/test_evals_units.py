@@ -250,3 +250,31 @@ def test_an_answer_of_the_judge_model_is_still_a_chat():
         assert evaluator.offer(*_fake_chat(3, model="gpt-4o-mini"), "s", None)
     finally:
         evaluator.stop(2.0)
+
+
+class _Span:
+    def __init__(self) -> None:
+        self.attributes: dict = {}
+
+    def set_attribute(self, key, value):
+        self.attributes[key] = value
+
+
+@pytest.mark.parametrize(
+    ("usage", "recorded"),
+    [
+        ({"prompt_tokens": 412, "completion_tokens": 97}, {"in": 412, "out": 97}),
+        ({"prompt_tokens": 412}, {"in": 412}),  # what is there, each on its own
+        ({"prompt_tokens": 4.0, "completion_tokens": True}, {}),  # not integers
+        ({"prompt_tokens": -1, "completion_tokens": "7"}, {}),
+        (None, {}),
+        ("412", {}),
+    ],
+)
+def test_the_judge_span_records_integer_usage_only(usage, recorded):
+    from assistant.evals.evaluator import _record_usage
+
+    span = _Span()
+    _record_usage(span, usage)
+    names = {"in": sc.GEN_AI_USAGE_INPUT_TOKENS, "out": sc.GEN_AI_USAGE_OUTPUT_TOKENS}
+    assert span.attributes == {names[k]: v for k, v in recorded.items()}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from scorecard_realrun import MODELS
 
+from harness.evaluations import EVALUATION_NAMES
 from harness.prereq import ROOT, require_tool
 
 DASHBOARDS = ROOT / "dashboards"
@@ -305,7 +306,7 @@ def test_quality_chart_and_detector_read_the_judges_scores(real_archive):
         count, total = totals.get(key, (0, 0.0))
         totals[key] = (count + point["count"], total + point["sum"])
     names = {name for _, name in totals}
-    assert names == {"answer_relevancy", "faithfulness", "toxicity", "answered"}
+    assert names == set(EVALUATION_NAMES)
     assert {model for model, _ in totals} >= {"gpt-4o", "o3-mini"}
     assert all(0.0 <= total / count <= 1.0 for count, total in totals.values())
     assert 0.0 < float(SPEC["defaults"]["quality_pass_rate_slo"]) < 1.0

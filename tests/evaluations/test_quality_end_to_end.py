@@ -10,29 +10,21 @@ only that model's judged defect rate rises.
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from collections import Counter, defaultdict
 
 import pytest
 
 from harness.collector import wait_until
+from harness.evaluations import FAILED_BY_TRAIT, scorecard_report
 from harness.lab import lab
 from harness.loadgen import run_loadgen_to_end
 from harness.mock_llm import start_mock_llm
-from harness.prereq import ROOT
 
 # trait rates (the same for the four traits of a model), far apart so ~50 answers per model
 # separate them; answers are short so the run takes well under a minute
 RATES = {"gpt-4o-mini": 0.30, "gpt-4o": 0.15, "o3-mini": 0.03}
-TRAIT_OF = {
-    "answer_relevancy": "off_topic",
-    "faithfulness": "unsupported_claim",
-    "toxicity": "unsafe",
-    "answered": "non_answer",
-}
+TRAIT_OF = {evaluation: trait for trait, evaluation in FAILED_BY_TRAIT.items()}
 
 
 def _profile(rate: float) -> str:
@@ -138,14 +130,9 @@ def test_the_quality_fault_raises_only_the_faulted_models_defect_rate(runs):
 
 
 def test_scorecard_ranks_quality_in_the_profiles_order(runs, tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "scorecard", "--archive", str(runs["archive"]),
-         "--run-id", "q-base", "--out", str(tmp_path), "--min-evaluations", "20"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "scorecard" / "src"), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads((tmp_path / "scorecard.json").read_text())
+    report = scorecard_report(
+        runs["archive"], tmp_path, "--run-id", "q-base", "--min-evaluations", "20"
+    )
     quality = {m: report["models"][m]["quality"]["overall"]["mean"] for m in RATES}
     assert sorted(quality, key=quality.get, reverse=True) == ["o3-mini", "gpt-4o", "gpt-4o-mini"]
     assert all(report["models"][m]["quality"]["simulated"] for m in RATES)

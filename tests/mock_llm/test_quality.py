@@ -10,23 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
+from harness.evaluations import EVALUATION_LABELS as LABELS
+from harness.evaluations import FAILED_BY_TRAIT as EVALUATION
+from harness.evaluations import TRAITS
 from harness.mock_llm import start_mock_llm
 
 from .conftest import write_profiles
 
-TRAITS = ("off_topic", "unsupported_claim", "unsafe", "non_answer")
-EVALUATION = {  # the one evaluation each defect fails
-    "off_topic": "answer_relevancy",
-    "unsupported_claim": "faithfulness",
-    "unsafe": "toxicity",
-    "non_answer": "answered",
-}
-LABELS = {
-    "answer_relevancy": ("relevant", "irrelevant"),
-    "faithfulness": ("faithful", "unfaithful"),
-    "toxicity": ("safe", "toxic"),
-    "answered": ("answered", "not_answered"),
-}
 RATES = {
     "qa": {"off_topic": 0.3, "unsupported_claim": 0.2, "unsafe": 0.1, "non_answer": 0.15},
     "qb": {"off_topic": 0.1, "unsupported_claim": 0.3, "unsafe": 0.15, "non_answer": 0.05},
@@ -272,6 +262,13 @@ def test_judge_streams_the_same_json(quality_mock, client_for):
     assert results == {"answer_relevancy": 0, "faithfulness": 1, "toxicity": 0, "answered": 1}
     entry = quality_mock.request_entry(full.id)
     assert entry["quality_defects"] == [] and entry["model"] == "mock-judge"
+    # truthful usage, as the ground truth records it: the prompt counted as for every model
+    # (3 per message + ceil(characters / 4), + 3 for the reply), the JSON in 4-character pieces
+    prompt = 3 + sum(3 + math.ceil(len(m["content"]) / 4) for m in messages)
+    answer = full.choices[0].message.content
+    assert full.usage.prompt_tokens == entry["prompt_tokens"] == prompt
+    assert full.usage.completion_tokens == entry["tokens_sent"] == math.ceil(len(answer) / 4)
+    assert full.usage.total_tokens == prompt + full.usage.completion_tokens
 
 
 def test_judge_honours_faults(quality_mock, client_for):

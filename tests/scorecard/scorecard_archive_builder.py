@@ -10,6 +10,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.evaluations import FAIL_LABELS
+
 S_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 T_BUCKETS = [
     1,
@@ -69,6 +71,15 @@ class FakeEvaluation:
 
 
 @dataclass
+class FakeJudgeCall:
+    """The judge's own CLIENT span `judge {model}` on a call's answer, with its token usage."""
+
+    model: str
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass
 class FakeCall:
     model: str
     start_ns: int
@@ -89,6 +100,7 @@ class FakeCall:
     synthetic_on: tuple[str, ...] = ()
     feedback_span: bool = False  # also write the rating's span-event copy on a feedback span
     evaluations: list[FakeEvaluation] = field(default_factory=list)
+    judge_calls: list[FakeJudgeCall] = field(default_factory=list)
 
     @property
     def end_ns(self) -> int:
@@ -207,6 +219,7 @@ def span_lines(calls: list[FakeCall]) -> list[dict]:
                 "status": status,
             }
         )
+        spans += [_judge_span(index, n, call, judge) for n, judge in enumerate(call.judge_calls)]
         if call.feedback_span and call.score is not None:
             spans.append(_feedback_span(index, call))
     # two export requests, like two batches
@@ -247,6 +260,32 @@ def evaluation_attrs(index: int, call: FakeCall, evaluation: FakeEvaluation) -> 
         result["assistant.response_id"] = f"resp_{index:04x}"
     result["assistant.evaluation.judge"] = evaluation.judge
     return result
+
+
+def _judge_span(index: int, n: int, call: FakeCall, judge: FakeJudgeCall) -> dict:
+    """The evaluator's judge call, a child of the chat span (docs/evaluations.md)."""
+    start = call.end_ns + 500_000_000
+    span_attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": judge.model,
+        "assistant.evaluation.evaluated_model": call.model,
+        "assistant.response_id": f"resp_{index:04x}",
+    }
+    for key, tokens in (("input", judge.input_tokens), ("output", judge.output_tokens)):
+        if tokens is not None:
+            span_attrs[f"gen_ai.usage.{key}_tokens"] = tokens
+    return {
+        "traceId": call.trace_id,
+        "spanId": f"{0xE0000 + index * 16 + n:016x}",
+        "parentSpanId": f"{index * 2 + 2:016x}",
+        "name": f"judge {judge.model}",
+        "kind": 3,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 300_000_000),
+        "attributes": attrs(span_attrs),
+        "status": {},
+    }
 
 
 def _feedback_span(index: int, call: FakeCall) -> dict:
@@ -339,9 +378,7 @@ def _export(
         )
         recorded = e.score if e.metric_score is None else e.metric_score
         if recorded is None:  # a label only: the assistant records its pass/fail score
-            recorded = (
-                0.0 if e.label in ("irrelevant", "unfaithful", "toxic", "not_answered") else 1.0
-            )
+            recorded = 0.0 if e.label in FAIL_LABELS else 1.0
         score.setdefault(key, []).append(recorded)
     for call in calls:
         base = (

@@ -12,17 +12,19 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
-from scorecard_archive_builder import FakeCall, FakeEvaluation, make_calls, write_archive
+from scorecard_archive_builder import (
+    FakeCall,
+    FakeEvaluation,
+    FakeJudgeCall,
+    make_calls,
+    write_archive,
+)
 from scorecard_cli import close, run_scorecard
 
+from harness.evaluations import EVALUATION_LABELS as LABELS
+from harness.evaluations import EVALUATION_NAMES as NAMES
+
 RELAXED = ("--slo-error-rate", "0.2", "--slo-ttft-p90-ms", "5000", "--min-requests", "5")
-NAMES = ("answer_relevancy", "faithfulness", "toxicity", "answered")
-LABELS = {
-    "answer_relevancy": ("relevant", "irrelevant"),
-    "faithfulness": ("faithful", "unfaithful"),
-    "toxicity": ("safe", "toxic"),
-    "answered": ("answered", "not_answered"),
-}
 # pass rates per model: o3-mini answers best, gpt-4o-mini (the fastest, cheapest) worst
 RATES = {
     "gpt-4o": {"answer_relevancy": 0.9, "faithfulness": 0.8, "toxicity": 0.95, "answered": 0.9},
@@ -427,3 +429,62 @@ def test_the_quality_section_in_headless_chromium(tmp_path):
             assert box and box["width"] > 100 and box["height"] > 40
     assert problems == []
     assert external == []
+
+
+def test_judge_cost_from_the_judge_spans_and_the_price_table(tmp_path):
+    """A priced judge: its spans' tokens x the table's gpt-4o-mini price (0.15 / 0.60 USD per 1M)
+    = exactly $0.195 per 1,000 answers at 500 + 200 tokens; a dated snapshot name gets the same
+    price; the mock judge: tokens, and no cost."""
+    judges = {"o3-mini": "gpt-4o-mini", "gpt-4o": "gpt-4o-mini-2024-07-18"}
+    calls = judged_calls(judges=judges)
+    mock_tokens = [0, 0]
+    for n, call in enumerate(c for c in calls if c.evaluations):
+        judge = judges.get(call.model, "mock-judge")
+        if judge == "mock-judge":
+            usage = (300 + n, 90 + n % 5)
+            mock_tokens = [mock_tokens[0] + usage[0], mock_tokens[1] + usage[1]]
+        else:
+            usage = (500, 200)
+        call.judge_calls.append(FakeJudgeCall(judge, *usage))
+    failed = next(c for c in calls if c.model == "o3-mini" and c.error_type is None)
+    failed.judge_calls.append(FakeJudgeCall("gpt-4o-mini", None, None))  # a judge error
+    result = run(tmp_path, calls)
+    assert result.returncode == 0, result.stderr
+    report = result.report()
+    rows = {row["judge"]: row for row in report["quality"]["judge_cost"]["judges"]}
+    assert set(rows) == {"gpt-4o-mini", "gpt-4o-mini-2024-07-18", "mock-judge"}
+    for judge, model in (("gpt-4o-mini", "o3-mini"), ("gpt-4o-mini-2024-07-18", "gpt-4o")):
+        answers = sum(1 for c in calls if c.model == model and c.evaluations)
+        row = rows[judge]
+        assert row["evaluated_answers"] == answers
+        assert row["results"] == 4 * answers
+        assert row["judge_calls"] == answers + (judge == "gpt-4o-mini")
+        assert row["calls_with_usage"] == answers
+        assert (row["input_tokens"], row["output_tokens"]) == (500 * answers, 200 * answers)
+        assert row["price_per_mtok_usd"] == {"input": 0.15, "output": 0.60}
+        assert close(row["cost_usd"], answers * (500 * 0.15 + 200 * 0.60) / 1e6)
+        assert close(row["cost_per_1k_evaluated_answers_usd"], 0.195)
+        assert row["cost_text"] == "estimated from list prices"
+    mock = rows["mock-judge"]
+    assert (
+        mock["evaluated_answers"]
+        == mock["judge_calls"]
+        == sum(1 for c in calls if c.model == "gpt-4o-mini" and c.evaluations)
+    )
+    assert [mock["input_tokens"], mock["output_tokens"]] == mock_tokens
+    assert mock["cost_usd"] is None and mock["cost_per_1k_evaluated_answers_usd"] is None
+    assert mock["price_per_mtok_usd"] is None and mock["simulated"] is True
+    assert mock["cost_text"] == "offline mock judge: no cost"
+    # the chat figures are untouched: a judge span is not a request
+    assert report["selection"]["calls"] == len(calls)
+    md = (tmp_path / "o" / "scorecard.md").read_text()
+    html = (tmp_path / "o" / "scorecard.html").read_text()
+    as_of = report["prices"]["as_of"]
+    for text in (md, html):
+        assert "Judge cost: judge cost = the judge spans" in text
+        assert f"(as of {as_of})" in text.split("Judge cost:")[1]
+        assert "offline mock judge: no cost" in text
+        assert "$0.1950" in text
+        assert f"{mock_tokens[0]:,}" in text
+    table = md.split("Cost / 1k evaluated answers")[1].split("\n\n")[0]
+    assert f"| mock judge (simulated quality traits) | {mock['evaluated_answers']} |" in table

@@ -33,6 +33,13 @@ def split_calls(real: dict[str, int], simulated: dict[str, int]) -> list[FakeCal
     return calls
 
 
+def scored(archive, out, *args: str):
+    """The scorecard over `archive` with the relaxed SLOs and 3 ratings enough; it succeeded."""
+    run = run_scorecard("--archive", str(archive), *RELAXED, "--min-ratings", "3", *args, out=out)
+    assert run.returncode == 0, run.stderr
+    return run
+
+
 def expected(calls: list[FakeCall], model: str, synthetic: bool) -> list[float]:
     return [
         (c.score - 1) / 4
@@ -47,10 +54,7 @@ def test_real_and_simulated_ratings_are_reported_apart(tmp_path):
         simulated={"gpt-4o": 3, "gpt-4o-mini": 5, "o3-mini": 4},
     )
     archive = write_archive(tmp_path / "archive", calls)
-    run = run_scorecard(
-        "--archive", str(archive), *RELAXED, "--min-ratings", "3", out=tmp_path / "o"
-    )
-    assert run.returncode == 0, run.stderr
+    run = scored(archive, tmp_path / "o")
     report = run.report()
     for model, entry in report["models"].items():
         sat = entry["satisfaction"]
@@ -87,16 +91,7 @@ def test_ranking_uses_real_ratings_when_there_are_enough(tmp_path):
         simulated={"gpt-4o": 2, "gpt-4o-mini": 5, "o3-mini": 3},
     )
     archive = write_archive(tmp_path / "archive", calls)
-    run = run_scorecard(
-        "--archive",
-        str(archive),
-        *RELAXED,
-        *SATISFACTION_ONLY,
-        "--min-ratings",
-        "3",
-        out=tmp_path / "o",
-    )
-    assert run.returncode == 0, run.stderr
+    run = scored(archive, tmp_path / "o", *SATISFACTION_ONLY)
     report = run.report()
     ranking = report["ranking"]
     assert ranking["satisfaction_basis"]["ratings"] == "real"
@@ -114,16 +109,7 @@ def test_ranking_falls_back_to_simulated_ratings_and_says_so(tmp_path):
     for call in calls:
         call.synthetic_on = ("record",) if call.score is not None else ()
     archive = write_archive(tmp_path / "archive", calls)
-    run = run_scorecard(
-        "--archive",
-        str(archive),
-        *RELAXED,
-        *SATISFACTION_ONLY,
-        "--min-ratings",
-        "3",
-        out=tmp_path / "o",
-    )
-    assert run.returncode == 0, run.stderr
+    run = scored(archive, tmp_path / "o", *SATISFACTION_ONLY)
     report = run.report()
     ranking = report["ranking"]
     assert ranking["satisfaction_basis"]["ratings"] == "simulated"
@@ -146,17 +132,7 @@ def test_ranking_falls_back_to_simulated_ratings_and_says_so(tmp_path):
     assert "Cost vs satisfaction (SIMULATED ratings, 95% interval)" in html
     assert '<p id="ratings" class="warn">' in html
     # with satisfaction weighted 0, the ranking says nothing about it
-    quiet = run_scorecard(
-        "--archive",
-        str(archive),
-        *RELAXED,
-        "--weights",
-        "latency=1,cost=0,satisfaction=0",
-        "--min-ratings",
-        "3",
-        out=tmp_path / "q",
-    )
-    assert quiet.returncode == 0, quiet.stderr
+    quiet = scored(archive, tmp_path / "q", "--weights", "latency=1,cost=0,satisfaction=0")
     assert "simulated" not in quiet.report()["ranking"]["verdict"]
 
 
@@ -166,16 +142,7 @@ def test_real_ratings_of_one_model_leave_the_others_neutral_not_simulated(tmp_pa
         if call.score is not None and call.model != "gpt-4o":
             call.synthetic_on = ("chat",)
     archive = write_archive(tmp_path / "archive", calls)
-    run = run_scorecard(
-        "--archive",
-        str(archive),
-        *RELAXED,
-        *SATISFACTION_ONLY,
-        "--min-ratings",
-        "3",
-        out=tmp_path / "o",
-    )
-    assert run.returncode == 0, run.stderr
+    run = scored(archive, tmp_path / "o", *SATISFACTION_ONLY)
     ranking = run.report()["ranking"]
     assert ranking["satisfaction_basis"]["ratings"] == "real"
     assert ranking["satisfaction_basis"]["models"] == ["gpt-4o"]

@@ -52,7 +52,6 @@ from .names import (
     APP_RESPONSE_ID,
     DURATION_METRIC,
     ERROR_TYPE,
-    EVALUATED_MODEL,
     EVALUATION_EVENT,
     EVALUATION_NAME,
     INPUT_TOKENS,
@@ -121,7 +120,7 @@ class Selection:
 def is_chat_span(span: Span) -> bool:
     if span.kind != "CLIENT" or not span.attributes.get(MODEL):
         return False
-    if span.name.startswith("judge ") or EVALUATED_MODEL in span.attributes:
+    if quality.is_judge_span(span):
         return False  # the evaluation's judge call (docs/evaluations.md), not a chat call
     return span.attributes.get("gen_ai.operation.name") == "chat" or span.name.startswith("chat ")
 
@@ -747,7 +746,11 @@ def analyse(
             "it, the rated chat span or its SERVER span",
             "simulated_meaning": SIMULATED_MEANING,
         },
-        "quality": quality.overview(result, settings.min_evaluations),
+        "quality": quality.overview(
+            result,
+            settings.min_evaluations,
+            quality.judge_cost(archive, selection.calls, results, prices),
+        ),
         "models": result,
         "errors_over_time": errors_over_time(selection.calls, selection.start_s, selection.end_s),
         "consistency": checks.consistency(

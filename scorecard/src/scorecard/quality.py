@@ -17,6 +17,12 @@
 - Simulated: results judged by `mock-judge` measure the mock LLM's configured quality traits
   (services/mock-llm profiles), not a model's real quality; they are labelled SIMULATED
   wherever shown. Results of any other judge are measured by that judge model.
+- Judge cost (per judge model): the `judge <model>` CLIENT spans parented on the selected chat
+  calls (judge calls, failures included), their `gen_ai.usage.input_tokens` / `output_tokens`
+  summed, and the estimate (input tokens x input price + output tokens x output price) / 1M
+  with the chat cost's price table and lookup (dated snapshots included), per 1,000 evaluated
+  answers (selected calls with a result of that judge). An estimate from list prices; the
+  offline mock judge has no price and no cost (never invented).
 """
 
 from __future__ import annotations
@@ -28,16 +34,21 @@ from typing import TYPE_CHECKING, Any
 
 from .names import (
     APP_RESPONSE_ID,
+    EVALUATED_MODEL,
     EVALUATION_EVENT,
     EVALUATION_NAME,
+    INPUT_TOKENS,
     JUDGE,
     MOCK_JUDGE,
+    MODEL,
+    OUTPUT_TOKENS,
     QUALITY_EVALUATIONS,
     RESPONSE_ID,
     SCORE_LABEL,
     SCORE_VALUE,
 )
-from .otlp import Archive, LogRecord
+from .otlp import Archive, LogRecord, Span
+from .prices import PriceTable
 
 if TYPE_CHECKING:
     from .analysis import Call
@@ -48,6 +59,12 @@ SIMULATED_MEANING = (
     "judged by the mock LLM's mock-judge: it detects the defects the mock's per-model quality "
     "traits put into the answers, so these pass rates show the configured traits (simulated), "
     "not a real model's answer quality"
+)
+MOCK_JUDGE_COST = "offline mock judge: no cost"
+JUDGE_COST_DEFINITION = (
+    "judge cost = the judge spans' input tokens x input price + output tokens x output price "
+    "(USD per 1M tokens, the chat cost's price table), an estimate from list prices; per 1k "
+    "evaluated answers = cost / answers with a result of that judge x 1000"
 )
 DEFINITION = (
     "quality = the unweighted mean of the four evaluations' pass rates (answer_relevancy, "
@@ -213,7 +230,9 @@ def model_quality(results: list[Result], min_evaluations: int, score_figures) ->
     }
 
 
-def overview(models: dict[str, dict[str, Any]], min_evaluations: int) -> dict[str, Any]:
+def overview(
+    models: dict[str, dict[str, Any]], min_evaluations: int, judge_costs: list[dict[str, Any]]
+) -> dict[str, Any]:
     results = sum(e["quality"]["overall"]["count"] for e in models.values())
     simulated = sum(
         j["results"] for e in models.values() for j in e["quality"]["judges"] if j["simulated"]
@@ -226,4 +245,69 @@ def overview(models: dict[str, dict[str, Any]], min_evaluations: int) -> dict[st
         "min_evaluations": min_evaluations,
         "definition": DEFINITION,
         "simulated_meaning": SIMULATED_MEANING,
+        "judge_cost": {"judges": judge_costs, "definition": JUDGE_COST_DEFINITION},
     }
+
+
+def is_judge_span(span: Span) -> bool:
+    return span.kind == "CLIENT" and (
+        span.name.startswith("judge ") or EVALUATED_MODEL in span.attributes
+    )
+
+
+def _tokens(span: Span, key: str) -> int | None:
+    value = span.attributes.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def judge_cost(
+    archive: Archive, calls: list[Call], results: list[Result], prices: PriceTable
+) -> list[dict[str, Any]]:
+    """Per judge model: judge calls, tokens summed from its spans, and the estimated cost."""
+    selected = {c.span.span_id for c in calls}
+    spans: dict[str, list[Span]] = defaultdict(list)
+    for span in archive.spans:
+        if is_judge_span(span) and span.parent_span_id in selected:
+            spans[str(span.attributes.get(MODEL) or span.name.removeprefix("judge "))].append(span)
+    answers: dict[str, set[str]] = defaultdict(set)
+    for result in results:
+        answers[result.judge].add(result.call_span_id)
+    rows = []
+    for judge in sorted(set(spans) | set(answers)):
+        mine = spans.get(judge, [])
+        used = [s for s in mine if _tokens(s, INPUT_TOKENS) is not None]
+        tokens_in = sum(_tokens(s, INPUT_TOKENS) or 0 for s in mine)
+        tokens_out = sum(_tokens(s, OUTPUT_TOKENS) or 0 for s in mine)
+        price = None if judge == MOCK_JUDGE else prices.lookup(judge)
+        cost = per_1k = None
+        if price is not None:
+            cost = (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
+            per_1k = cost / len(answers[judge]) * 1000.0 if answers[judge] else None
+        if judge == MOCK_JUDGE:
+            text = MOCK_JUDGE_COST
+        elif price is None:
+            text = f"no price for {judge} in the price table: cost unknown"
+        else:
+            text = "estimated from list prices"
+        rows.append(
+            {
+                "judge": judge,
+                "label": judge_label(judge),
+                "simulated": judge == MOCK_JUDGE,
+                "evaluated_answers": len(answers[judge]),
+                "results": sum(1 for r in results if r.judge == judge),
+                "judge_calls": len(mine),
+                "calls_with_usage": len(used),
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+                "price_per_mtok_usd": (
+                    {"input": price.input_per_mtok, "output": price.output_per_mtok}
+                    if price
+                    else None
+                ),
+                "cost_usd": cost,
+                "cost_per_1k_evaluated_answers_usd": per_1k,
+                "cost_text": text,
+            }
+        )
+    return rows

@@ -121,6 +121,43 @@ def quality_rows(doc: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+JUDGE_COST_HEADER = [
+    "Judge",
+    "Evaluated answers",
+    "Results",
+    "Judge calls",
+    "Input tokens",
+    "Output tokens",
+    "Estimated judge cost",
+    "Cost / 1k evaluated answers",
+    "Note",
+]
+
+
+def judge_cost_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            row["label"],
+            str(row["evaluated_answers"]),
+            str(row["results"]),
+            str(row["judge_calls"]),
+            f"{row['input_tokens']:,}",
+            f"{row['output_tokens']:,}",
+            usd(row["cost_usd"]),
+            usd(row["cost_per_1k_evaluated_answers_usd"]),
+            row["cost_text"],
+        ]
+        for row in doc["quality"]["judge_cost"]["judges"]
+    ]
+
+
+def judge_cost_intro(doc: dict[str, Any]) -> str:
+    text = f"Judge cost: {doc['quality']['judge_cost']['definition']}."
+    if any(row["cost_usd"] is not None for row in doc["quality"]["judge_cost"]["judges"]):
+        text += f" Prices: {doc['prices']['source']} (as of {doc['prices']['as_of']})."
+    return text
+
+
 def _interval_text(figures: dict[str, Any]) -> str:
     if not figures["count"] or figures["mean"] is None:
         return DASH
@@ -613,6 +650,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
     ]
     out += [f"- {m}: {e['quality']['judge_text']}" for m, e in doc["models"].items()]
+    if doc["quality"]["judge_cost"]["judges"]:
+        out += ["", judge_cost_intro(doc), "", _md_table(JUDGE_COST_HEADER, judge_cost_rows(doc))]
     out += ["", "## Per model", ""]
     header, rows = summary_rows(doc)
     out += [_md_table(header, rows), ""]
@@ -867,6 +906,13 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
             for m, e in doc["models"].items()
         )
         + "</ul>",
+    ]
+    if doc["quality"]["judge_cost"]["judges"]:
+        parts += [
+            f'<p id="judge-cost">{escape(judge_cost_intro(doc))}</p>',
+            _html_table(JUDGE_COST_HEADER, judge_cost_rows(doc)),
+        ]
+    parts += [
         quality_chart(doc),
     ]
     header, rows = summary_rows(doc)

@@ -67,7 +67,8 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _count(value) -> int | None:
+def token_count(value) -> int | None:
+    """A token count of a `usage` object: a non-negative int (not a bool or float), else None."""
     return value if type(value) is int and value >= 0 else None
 
 
@@ -86,8 +87,8 @@ class Usage:
         """None unless both token counts are there (a partial object is not a usage report)."""
         if not isinstance(usage, dict):
             return None
-        input_tokens = _count(usage.get("prompt_tokens"))
-        output_tokens = _count(usage.get("completion_tokens"))
+        input_tokens = token_count(usage.get("prompt_tokens"))
+        output_tokens = token_count(usage.get("completion_tokens"))
         if input_tokens is None or output_tokens is None:
             return None
         prompt_details = usage.get("prompt_tokens_details")
@@ -95,11 +96,11 @@ class Usage:
         return cls(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            total_tokens=_count(usage.get("total_tokens")) or input_tokens + output_tokens,
-            cache_read_tokens=_count(prompt_details.get("cached_tokens"))
+            total_tokens=token_count(usage.get("total_tokens")) or input_tokens + output_tokens,
+            cache_read_tokens=token_count(prompt_details.get("cached_tokens"))
             if isinstance(prompt_details, dict)
             else None,
-            reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+            reasoning_tokens=token_count(completion_details.get("reasoning_tokens"))
             if isinstance(completion_details, dict)
             else None,
         )

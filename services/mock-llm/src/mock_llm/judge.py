@@ -14,6 +14,13 @@ from mock_llm import words
 from mock_llm.generation import message_text
 
 JUDGE_MODEL = "mock-judge"
+# gen_ai.evaluation.name -> (pass label, fail label), as in docs/evaluations.md
+LABELS = {
+    "answer_relevancy": ("relevant", "irrelevant"),
+    "faithfulness": ("faithful", "unfaithful"),
+    "toxicity": ("safe", "toxic"),
+    "answered": ("answered", "not_answered"),
+}
 NOT_A_JUDGE_REQUEST = json.dumps({"error": "not a judge request"})
 
 
@@ -25,11 +32,11 @@ def _contains(answer: str, phrases: Sequence[str]) -> str | None:
     return None
 
 
-def _result(name: str, passed: bool, labels: tuple[str, str], reason: str) -> dict:
+def _result(name: str, passed: bool, reason: str) -> dict:
     return {
         "name": name,
         "score": 1 if passed else 0,
-        "label": labels[0] if passed else labels[1],
+        "label": LABELS[name][0] if passed else LABELS[name][1],
         "reason": reason,
     }
 
@@ -39,35 +46,29 @@ def evaluate(question: str, answer: str) -> list[dict]:
     asked = words.content_words(question)
     shared = [word for word in words.content_words(answer) if word in set(asked)]
     if not asked:
-        relevancy = _result(
-            "answer_relevancy", True, ("relevant", "irrelevant"), "The question has no topic words."
-        )
+        relevancy = _result("answer_relevancy", True, "The question has no topic words.")
     elif shared:
         relevancy = _result(
             "answer_relevancy",
             True,
-            ("relevant", "irrelevant"),
             f"The answer addresses the question ({shared[0]!r}).",
         )
     else:
         relevancy = _result(
             "answer_relevancy",
             False,
-            ("relevant", "irrelevant"),
             "The answer uses none of the question's topic words.",
         )
     claim = _contains(answer, words.UNSUPPORTED_CLAIMS)
     faithfulness = _result(
         "faithfulness",
         claim is None,
-        ("faithful", "unfaithful"),
         "No unsupported claims." if claim is None else f"Unsupported claim: {claim!r}",
     )
     advice = _contains(answer, words.UNSAFE_ADVICE)
     toxicity = _result(
         "toxicity",
         advice is None,
-        ("safe", "toxic"),
         "No unsafe content." if advice is None else f"Unsafe advice: {advice!r}",
     )
     deflects = (
@@ -78,7 +79,6 @@ def evaluate(question: str, answer: str) -> list[dict]:
     answered = _result(
         "answered",
         not deflects,
-        ("answered", "not_answered"),
         "The answer deflects instead of answering." if deflects else "The answer answers.",
     )
     return [relevancy, faithfulness, toxicity, answered]

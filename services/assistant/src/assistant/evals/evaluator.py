@@ -39,7 +39,7 @@ from assistant.evals.judge import (
     judge_body,
     parse_judge_response,
 )
-from assistant.genai import error_type_of
+from assistant.genai import error_type_of, token_count
 from assistant.store import BoundedTTLMap, SharedTTLMap
 from assistant.telemetry import Instruments, baggage_attributes
 
@@ -82,6 +82,20 @@ class EvalRequest:
     answer: str
     context: tuple[str, ...]
     baggage: Mapping[str, str]
+
+
+def _record_usage(span, usage) -> None:
+    """The judge's token usage on its span (Judge cost, docs/evaluations.md): each count only
+    when the response's `usage` has it as a non-negative integer."""
+    if not isinstance(usage, dict):
+        return
+    for key, attr in (
+        ("prompt_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
+        ("completion_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
+    ):
+        value = token_count(usage.get(key))
+        if value is not None:
+            span.set_attribute(attr, value)
 
 
 def _context_strings(messages) -> tuple[str, ...]:
@@ -307,6 +321,7 @@ class Evaluator:
                 ):
                     if isinstance(response.get(key), str):
                         span.set_attribute(attr, response[key])
+                _record_usage(span, response.get("usage"))
             verdicts = parse_judge_response(response)
         except JudgeError:
             error_type = ERROR_INVALID_RESPONSE
