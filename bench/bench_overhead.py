@@ -16,8 +16,6 @@ the Flask instrumentation) cancel out of.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 
@@ -66,16 +64,8 @@ META_AMORTIZED = {
 
 def micro_record_cost(quick: bool) -> dict:
     """bench/micro_chunk_record.py in the assistant's venv: the per-chunk record alone."""
-    argv = [
-        h.venv_python("assistant"),
-        str(h.BENCH_DIR / "micro_chunk_record.py"),
-        "--calls",
-        "2000" if quick else "100000",
-    ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
-    if done.returncode != 0:
-        return {"error": done.stderr[-500:]}
-    return json.loads(done.stdout)
+    calls = "2000" if quick else "100000"
+    return h.run_venv_script("assistant", "micro_chunk_record.py", "--calls", calls)
 
 
 def run(args) -> None:
@@ -115,19 +105,7 @@ def run(args) -> None:
         targets = {"on": (on, on_url), "off": (off, off_url)}
 
         def send(url: str, count: int, tokens: int = TOKENS) -> dict:
-            return h.run_client(
-                work,
-                url=f"{url}/api/chat",
-                kind="assistant",
-                body=bodies[tokens],
-                headers={"X-Session-Id": f"bench-overhead-{time.monotonic_ns()}"},
-                unique_session=True,
-                concurrency=1,
-                requests_per_user=count,
-                ramp_s=0,
-                timeout_s=60,
-                max_seconds=300,
-            )
+            return h.sequential_chats(work, url, bodies[tokens], count)
 
         for _name, (_proc, url) in targets.items():  # warm-up: imports, connections, JIT caches
             send(url, 3)

@@ -150,6 +150,35 @@ def mock_llm(
         yield process, url
 
 
+def run_venv_script(service: str, script: str, *args: str, timeout: float = 300) -> dict:
+    """bench/`script` run with `service`'s interpreter: its JSON output, or {"error": stderr}."""
+    import subprocess
+
+    argv = [venv_python(service), str(BENCH_DIR / script), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr[-500:]}
+    return json.loads(done.stdout)
+
+
+def http_json(url: str, method: str = "GET", timeout: float = 30.0) -> Any:
+    """One small JSON request to a local service (the mock's admin API)."""
+    import urllib.request
+
+    request = urllib.request.Request(url, method=method, data=b"" if method != "GET" else None)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+def mock_requests(mock_url: str, reset: bool = False) -> list[dict[str, Any]]:
+    """The mock's ground truth (/admin/requests: what it scheduled and sent per request), oldest
+    first; `reset` then clears its request log (POST /admin/reset)."""
+    entries = http_json(f"{mock_url}/admin/requests")["requests"]
+    if reset:
+        http_json(f"{mock_url}/admin/reset", method="POST")
+    return entries
+
+
 @contextlib.contextmanager
 def assistant(
     log_dir: Path,
@@ -564,6 +593,24 @@ def run_client(
     report = json.loads(out.read_text())
     out.unlink()
     return report
+
+
+def sequential_chats(out_dir: Path, url: str, body: Mapping[str, Any], count: int) -> dict:
+    """`count` /api/chat streams one after the other (one client, a fresh session id each, so no
+    history builds up): the CPU benchmarks' window. Returns the client's report."""
+    return run_client(
+        out_dir,
+        url=f"{url}/api/chat",
+        kind="assistant",
+        body=body,
+        headers={"X-Session-Id": f"bench-{time.monotonic_ns()}"},
+        unique_session=True,
+        concurrency=1,
+        requests_per_user=count,
+        ramp_s=0,
+        timeout_s=60,
+        max_seconds=300,
+    )
 
 
 def stream_stats(report: Mapping[str, Any], expected_ttft_s: float = 0.0) -> dict[str, Any]:

@@ -28,6 +28,9 @@ ORDER = (
     "delivery_latency",
     "stack_footprint",
     "first_span",
+    "evaluation_cpu",
+    "evaluation_ttft_p50",
+    "evaluation_ttft_p99",
 )
 NOT_IN_TABLE = ("chunk_path_profile",)
 

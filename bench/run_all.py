@@ -31,6 +31,7 @@ SCRIPTS = (
     "bench_loadgen",
     "bench_delivery",
     "bench_footprint",
+    "bench_evaluations",
     "profile_chunk_path",
 )
 TIMEOUT_S = {"bench_streams": 1800}

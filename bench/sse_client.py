@@ -41,6 +41,7 @@ class StreamProtocol(asyncio.Protocol):
         self.token_times: list[float] = []
         self.finished = False  # saw [DONE] / event: done
         self.error = ""
+        self.trace_id = ""  # the assistant's `start` event: matches the mock's request log
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport) -> None:
@@ -104,6 +105,8 @@ class StreamProtocol(asyncio.Protocol):
             else:
                 if event.startswith(b"event: delta"):
                     self.token_times.append(now)
+                elif event.startswith(b"event: start"):
+                    self.trace_id = _start_trace_id(event)
                 elif event.startswith(b"event: done"):
                     self.finished = True
                 elif event.startswith(b"event: error"):
@@ -112,6 +115,17 @@ class StreamProtocol(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         if not self.done.done():
             self.done.set_result(exc)
+
+
+def _start_trace_id(event: bytes) -> str:
+    """The trace id in an assistant `start` event (`data: {"trace_id": ...}`), "" if none."""
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            try:
+                return str(json.loads(line[5:]).get("trace_id") or "")
+            except (ValueError, AttributeError):
+                return ""
+    return ""
 
 
 def build_request(url: str, body: bytes, headers: dict[str, str]) -> tuple[str, int, bytes]:
@@ -158,6 +172,8 @@ async def one_request(
         error=proto.error or ("" if proto.status == 200 else f"HTTP {proto.status}"),
         end=time.perf_counter(),
     )
+    if proto.trace_id:
+        result["trace_id"] = proto.trace_id
     if times:
         result["ttft"] = times[0] - start
         result["first"] = times[0]

@@ -51,6 +51,10 @@ SCRIPTS = {
         ("stack_footprint", "first_span"),
         ("mock-llm", "assistant", "collector", "loadgen"),
     ),
+    "bench_evaluations": (
+        ("evaluation_cpu", "evaluation_ttft_p50", "evaluation_ttft_p99"),
+        ("mock-llm", "assistant", "collector"),
+    ),
     "profile_chunk_path": (("chunk_path_profile",), ("mock-llm", "assistant", "collector")),
 }
 
@@ -156,6 +160,20 @@ def check_details(run: dict) -> None:
         sizes = details["peak_rss_mb_by_service"]
         assert set(sizes) == {"otel-collector", "mock-llm", "assistant", "loadgen"}
         assert all(size > 5 for size in sizes.values())
+    elif name == "evaluation_cpu":
+        cpu, ttft = details["cpu"], details["ttft"]
+        assert cpu["failed_requests"] == {"off": 0, "on": 0}
+        assert cpu["judge_failed"] == 0 and ttft["judge_failed"] == 0
+        # every answer of the evaluating assistant was judged, and only those
+        assert sum(cpu["judge_calls_per_window"]) == cpu["answers_on"] > 0
+        assert cpu["judge_spans_in_archive"] > 0 and cpu["evaluation_events_in_archive"] > 0
+        assert cpu["cpu_ms_per_request_off"]["median"] > 0
+        assert cpu["judge_http_call"]["evaluations"] == 4
+        assert cpu["judge_http_call"]["cpu_ms_per_call_mean"] > 0
+        assert ttft["unmatched_requests"] == {"off": 0, "on": 0}  # matched to the mock's log
+        for variant in ("off", "on"):
+            assert ttft["added_ttft_ms"][variant]["n"] > 0
+        assert 250 <= ttft["mock_scheduled_ttft_ms"]["p50"] < 5000  # profile TTFT is 300 ms
     elif name == "chunk_path_profile":
         on = details["telemetry on"]["share_by_component"]
         assert details["telemetry on"]["samples"] > 0
