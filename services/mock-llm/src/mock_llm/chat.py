@@ -32,6 +32,7 @@ from mock_llm.metrics import (
     REQUESTS_TOTAL,
 )
 from mock_llm.state import ServiceState, get_state
+from mock_llm.tools import ToolTurn, plan_turn
 from mock_llm.validation import ChatRequest, context_check, parse_chat_request, parse_json_body
 
 blueprint = Blueprint("chat", __name__)
@@ -133,6 +134,8 @@ def chat_completions() -> Response:
     profile = chat.profile
     model = profile.name
     prompt_tokens = count_prompt_tokens(chat.messages)
+    if chat.tools:
+        prompt_tokens += chat.tools.prompt_tokens()
     too_long = context_check(profile, prompt_tokens, chat.limit)
     if too_long:
         raise too_long
@@ -180,11 +183,28 @@ def chat_completions() -> Response:
     lease = Lease(state, model)
     handed_over = False  # a stream releases its lease when the response closes
     try:
+        turn: ToolTurn | None = None
+        pieces, finish = None, "stop"
         if model == JUDGE_MODEL:  # the judge's verdict JSON; it has no quality defects
             text, defects = verdict(chat.messages), ()
         else:
             text = None
             defects = draw_defects(digest, profile.quality, fault, question_text(chat.messages))
+            if chat.tools:  # tool calls, or an answer grounded on tool results (tools.py)
+                tool_digest = digest + chat.tools.canonical
+                turn = plan_turn(
+                    chat.tools,
+                    tool_digest,
+                    question_text(chat.messages),
+                    profile.tools,
+                    fault,
+                    lambda purpose: derived_rng(tool_digest, purpose),
+                )
+                entry["tools"] = turn.summary()
+                if turn.calls:
+                    pieces, finish, defects = turn.pieces, "tool_calls", ()
+                elif turn.text is not None:
+                    pieces, defects = turn.text_tokens(), ()
         plan = make_plan(
             digest,
             chat.messages,
@@ -195,10 +215,13 @@ def chat_completions() -> Response:
             state.profiles.fault_settings,
             defects,
             text,
+            pieces,
+            finish,
         )
         state.metrics.add(PROMPT_TOKENS_TOTAL, prompt_tokens, model=model)
         entry["arrived_at"] = arrived_at
         answer = Answer(state, chat, plan, fault, prompt_tokens, lease, entry, arrived, admitted_at)
+        answer.tool_turn = turn if turn and turn.calls else None
         headers.update(answer.ground_truth_headers())
         if chat.stream:
             state.metrics.add(REQUESTS_TOTAL, model=model, status="200")
@@ -246,6 +269,7 @@ class Answer:
         self.send_headers = request.environ.get(connection.SEND_HEADERS_KEY)
         self.model = chat.profile.name
         self.role_early = chat.profile.role_chunk == "early"
+        self.tool_turn: ToolTurn | None = None  # set when this answer is tool calls
         entry.update(
             completion_id=self.completion_id,
             queue_ms=_ms(admitted - arrived),
@@ -322,6 +346,15 @@ class Answer:
             raise errors.server_error()
         tokens = self.plan.tokens
         self.state.metrics.add(COMPLETION_TOKENS_TOTAL, len(tokens), model=self.model)
+        message = {
+            "role": "assistant",
+            "content": "".join(tokens),
+            "refusal": None,
+            "annotations": [],
+        }
+        if self.tool_turn:
+            message["content"] = None
+            message["tool_calls"] = self.tool_turn.sent_calls(len(tokens))
         body = {
             "id": self.completion_id,
             "object": "chat.completion",
@@ -331,12 +364,7 @@ class Answer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": "".join(tokens),
-                        "refusal": None,
-                        "annotations": [],
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": self.plan.finish_reason,
                 }
@@ -375,7 +403,17 @@ class Answer:
 
         # with_first_token: the headers go out now, the role chunk is held back and written
         # together with the first content chunk; early: the role chunk goes out now
-        role = chunk('{"role":"assistant","content":"","refusal":null}')
+        turn = self.tool_turn
+        if turn:  # tool calls: the role goes in the first tool-call chunk (content null)
+            role = chunk('{"role":"assistant","content":null,"refusal":null}')
+        else:
+            role = chunk('{"role":"assistant","content":"","refusal":null}')
+
+        def content(position: int, token: str, first: bool) -> bytes:
+            if turn:
+                return chunk(turn.delta(position, first and bool(role)))
+            return chunk(json.dumps({"content": token}, separators=(",", ":")))
+
         if self.role_early:
             yield role
             role = b""
@@ -393,9 +431,12 @@ class Answer:
                     now = self._sleep_until(moment)
                     if sent == 0:
                         first = now
-                        yield role + chunk(json.dumps({"content": token}, separators=(",", ":")))
+                        if turn and role:  # the role rides in the first tool-call chunk
+                            yield content(0, token, True)
+                        else:
+                            yield role + content(0, token, False)
                     else:
-                        yield chunk(json.dumps({"content": token}, separators=(",", ":")))
+                        yield content(sent, token, False)
                     sent += 1
                     last = now
             finally:

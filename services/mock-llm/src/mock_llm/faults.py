@@ -20,7 +20,10 @@ DELIVERY_FAULTS = (
 # Shape the answer's text (a defect the mock judge detects); the answer is delivered normally.
 # Last in FAULT_KINDS, so adding them leaves the seeded draw of the other kinds unchanged.
 QUALITY_FAULTS = ("off_topic", "unsupported_claim", "unsafe", "non_answer")
-FAULT_KINDS = STATUS_FAULTS + DELIVERY_FAULTS + QUALITY_FAULTS
+# Shape a tool-calling answer (tools.py); no effect on a request without `tools`. Last again, so
+# the seeded draw of every older kind is unchanged.
+TOOL_FAULTS = ("malformed_tool_arguments", "tool_call_loop")
+FAULT_KINDS = STATUS_FAULTS + DELIVERY_FAULTS + QUALITY_FAULTS + TOOL_FAULTS
 FAULT_HEADER = "x-mock-fault"
 MODEL_FAULT_SUFFIX = ":fault-"
 

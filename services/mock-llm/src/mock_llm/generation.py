@@ -222,16 +222,21 @@ def make_plan(
     fault_settings: FaultSettings,
     defects: Sequence[str] = (),
     text: str | None = None,
+    pieces: Sequence[str] | None = None,
+    finish: str = "stop",
 ) -> Plan:
     """Text, finish reason and timing for one answer (the same for stream and non-stream).
-    `text`: a fixed answer (the judge's JSON) instead of generated sentences."""
-    if text is not None:
+    `text`: a fixed answer (the judge's JSON) instead of generated sentences; `pieces`: the
+    answer's chunks as they are (tool calls, a grounded answer), finishing with `finish`."""
+    if pieces is not None:
+        tokens, defects = list(pieces), ()
+    elif text is not None:
         tokens, defects = text_tokens(text), ()
     else:
         wanted = natural_length(digest, profile)
         tokens = reply_tokens(digest, messages, wanted, defects, profile.output_tokens_min)
     # whole sentences up to the drawn length (or just past it), unless the caller's limit cuts it
-    finish_reason = "stop"
+    finish_reason = finish
     if limit is not None and len(tokens) > limit:
         tokens, finish_reason = tokens[:limit], "length"
 

@@ -23,10 +23,17 @@ ROLE_CHUNK_MODES = ("with_first_token", "early")
 # Per-model quality traits: the rate (0..1) of each answer defect, drawn per request (see
 # generation.draw_defects and docs/evaluations.md). The same names as the quality fault kinds.
 QUALITY_TRAITS = QUALITY_FAULTS
+# Per-model tool-calling traits (tools.py): rates (0..1) of a wrong tool, arguments that are not
+# valid JSON, and one extra tool call before the grounded answer; drawn per request.
+TOOL_TRAITS = ("wrong_tool", "malformed_arguments", "extra_step")
 
 
 def _no_defects() -> Mapping[str, float]:
     return MappingProxyType(dict.fromkeys(QUALITY_TRAITS, 0.0))
+
+
+def _no_tool_traits() -> Mapping[str, float]:
+    return MappingProxyType(dict.fromkeys(TOOL_TRAITS, 0.0))
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class ModelProfile:
     rpm: int = 0
     tpm: int = 0
     quality: Mapping[str, float] = field(default_factory=_no_defects)
+    tools: Mapping[str, float] = field(default_factory=_no_tool_traits)
     reasoning: bool = False
     role_chunk: str = "with_first_token"
     created: int = 1700000000
@@ -63,6 +71,7 @@ class ModelProfile:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["faults"] = dict(self.faults)
         data["quality"] = dict(self.quality)
+        data["tools"] = dict(self.tools)
         return data
 
 
@@ -118,24 +127,25 @@ def _number(value: object, key: str, where: str) -> float | int:
     return kind(value)
 
 
-def _quality(value: object, where: str) -> Mapping[str, float]:
-    """{off_topic, unsupported_claim, unsafe, non_answer} rates in [0, 1]; missing ones are 0."""
+def _quality(
+    value: object, where: str, key: str = "quality", traits: tuple[str, ...] = QUALITY_TRAITS
+) -> Mapping[str, float]:
+    """{off_topic, unsupported_claim, unsafe, non_answer} rates in [0, 1]; missing ones are 0.
+    (Also the `tools` traits, with key="tools".)"""
     if not isinstance(value, Mapping):
-        raise ProfileError(
-            f"{where}.quality must be a mapping of {', '.join(QUALITY_TRAITS)} -> rate (0..1)"
-        )
-    unknown = set(map(str, value)) - set(QUALITY_TRAITS)
+        raise ProfileError(f"{where}.{key} must be a mapping of {', '.join(traits)} -> rate (0..1)")
+    unknown = set(map(str, value)) - set(traits)
     if unknown:
         raise ProfileError(
-            f"{where}.quality: unknown trait(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(QUALITY_TRAITS)}"
+            f"{where}.{key}: unknown trait(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(traits)}"
         )
-    rates = dict.fromkeys(QUALITY_TRAITS, 0.0)
+    rates = dict.fromkeys(traits, 0.0)
     for trait, rate in value.items():
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-            raise ProfileError(f"{where}.quality.{trait} must be a number between 0 and 1")
+            raise ProfileError(f"{where}.{key}.{trait} must be a number between 0 and 1")
         if not 0 <= rate <= 1:
-            raise ProfileError(f"{where}.quality.{trait} must be between 0 and 1, got {rate}")
+            raise ProfileError(f"{where}.{key}.{trait} must be between 0 and 1, got {rate}")
         rates[str(trait)] = float(rate)
     return MappingProxyType(rates)
 
@@ -145,6 +155,8 @@ def _model(name: str, raw: Mapping, defaults: Mapping) -> ModelProfile:
     merged = {**defaults, **raw}
     if isinstance(defaults.get("quality"), Mapping) and isinstance(raw.get("quality"), Mapping):
         merged["quality"] = {**defaults["quality"], **raw["quality"]}  # trait by trait
+    if isinstance(defaults.get("tools"), Mapping) and isinstance(raw.get("tools"), Mapping):
+        merged["tools"] = {**defaults["tools"], **raw["tools"]}
     allowed = {f.name for f in fields(ModelProfile)} - {"name"} | {"output_tokens"}
     unknown = set(merged) - allowed
     if unknown:
@@ -164,6 +176,8 @@ def _model(name: str, raw: Mapping, defaults: Mapping) -> ModelProfile:
                 raise ProfileError(str(exc)) from None
         elif key == "quality":
             values["quality"] = _quality(value, where)
+        elif key == "tools":
+            values["tools"] = _quality(value, where, "tools", TOOL_TRAITS)
         elif key == "reasoning":
             if not isinstance(value, bool):
                 raise ProfileError(f"{where}.reasoning must be true or false")

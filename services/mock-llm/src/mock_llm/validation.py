@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from mock_llm.errors import ApiError, bad_request, invalid_type, model_not_found
 from mock_llm.faults import FAULT_KINDS, MODEL_FAULT_SUFFIX
 from mock_llm.profiles import ModelProfile, Profiles
+from mock_llm.tools import ToolRequest, parse_tools
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_N = 1
@@ -24,6 +25,7 @@ class ChatRequest:
     limit: int | None  # max_completion_tokens, else max_tokens
     seed: int | None
     suffix_fault: str | None
+    tools: ToolRequest | None = None  # tools offered or tool turns in the messages (tools.py)
 
 
 def parse_json_body(raw: bytes) -> object:
@@ -232,7 +234,8 @@ def parse_chat_request(body: object, profiles: Profiles) -> ChatRequest:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         raise invalid_type("user", "a string", user)
-    return ChatRequest(profile, messages, stream, include_usage, limit, seed, suffix_fault)
+    tools = parse_tools(body, raw_messages, messages)
+    return ChatRequest(profile, messages, stream, include_usage, limit, seed, suffix_fault, tools)
 
 
 def context_check(profile: ModelProfile, prompt_tokens: int, limit: int | None) -> ApiError | None:
