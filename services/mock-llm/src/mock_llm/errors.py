@@ -47,6 +47,12 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return ApiError(400, message, "invalid_request_error", param, code, {"x-should-retry": "false"})
 
 
+def missing_parameter(param: str) -> ApiError:
+    return bad_request(
+        f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
+    )
+
+
 def invalid_type(param: str, expected: str, value: object) -> ApiError:
     return bad_request(
         f"Invalid type for '{param}': expected {expected}, but got {json_type(value)} instead.",

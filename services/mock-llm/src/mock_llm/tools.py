@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mock_llm.errors import ApiError, bad_request, invalid_type
+from mock_llm.errors import ApiError, bad_request, invalid_type, missing_parameter
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOLS = 128
@@ -129,11 +129,7 @@ def _parse_tool(index: int, raw: object) -> Tool:
         raise invalid_type(where, "an object", raw)
     kind = raw.get("type")
     if kind is None:
-        raise bad_request(
-            f"Missing required parameter: '{where}.type'.",
-            f"{where}.type",
-            "missing_required_parameter",
-        )
+        raise missing_parameter(f"{where}.type")
     if kind != "function":
         raise bad_request(
             f"Invalid value: {str(kind)[:40]!r}. Supported values are: 'function'.",
@@ -142,20 +138,12 @@ def _parse_tool(index: int, raw: object) -> Tool:
         )
     function = raw.get("function")
     if function is None:
-        raise bad_request(
-            f"Missing required parameter: '{where}.function'.",
-            f"{where}.function",
-            "missing_required_parameter",
-        )
+        raise missing_parameter(f"{where}.function")
     if not isinstance(function, Mapping):
         raise invalid_type(f"{where}.function", "an object", function)
     name = function.get("name")
     if name is None:
-        raise bad_request(
-            f"Missing required parameter: '{where}.function.name'.",
-            f"{where}.function.name",
-            "missing_required_parameter",
-        )
+        raise missing_parameter(f"{where}.function.name")
     if not isinstance(name, str):
         raise invalid_type(f"{where}.function.name", "a string", name)
     if not TOOL_NAME.match(name):
@@ -230,11 +218,7 @@ def _parse_choice(raw: object, names: Sequence[str]) -> tuple[str, str | None]:
         )
     function = raw.get("function")
     if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-        raise bad_request(
-            "Missing required parameter: 'tool_choice.function.name'.",
-            "tool_choice.function.name",
-            "missing_required_parameter",
-        )
+        raise missing_parameter("tool_choice.function.name")
     name = function["name"]
     if name not in names:
         raise bad_request(
@@ -322,11 +306,7 @@ def parse_tools(body: Mapping, raw_messages: Sequence, messages: Sequence[dict])
             protocol = True
             call_id = raw.get("tool_call_id")
             if call_id is None:
-                raise bad_request(
-                    f"Missing required parameter: 'messages[{index}].tool_call_id'.",
-                    f"messages[{index}].tool_call_id",
-                    "missing_required_parameter",
-                )
+                raise missing_parameter(f"messages[{index}].tool_call_id")
             if not isinstance(call_id, str):
                 raise invalid_type(f"messages[{index}].tool_call_id", "a string", call_id)
             if call_id not in pending:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mock_llm.errors import ApiError, bad_request, invalid_type, model_not_found
+from mock_llm.errors import ApiError, bad_request, invalid_type, missing_parameter, model_not_found
 from mock_llm.faults import FAULT_KINDS, MODEL_FAULT_SUFFIX
 from mock_llm.profiles import ModelProfile, Profiles
 from mock_llm.tools import ToolRequest, parse_tools
@@ -76,11 +76,7 @@ def _message(index: int, message: object) -> dict:
         raise invalid_type(where, "an object", message)
     role = message.get("role")
     if role is None:
-        raise bad_request(
-            f"Missing required parameter: '{where}.role'.",
-            f"{where}.role",
-            "missing_required_parameter",
-        )
+        raise missing_parameter(f"{where}.role")
     if not isinstance(role, str):
         raise invalid_type(f"{where}.role", "a string", role)
     if role not in ROLES:
@@ -92,11 +88,7 @@ def _message(index: int, message: object) -> dict:
         )
     content = message.get("content")
     if content is None and role not in ("assistant", "function"):
-        raise bad_request(
-            f"Missing required parameter: '{where}.content'.",
-            f"{where}.content",
-            "missing_required_parameter",
-        )
+        raise missing_parameter(f"{where}.content")
     if isinstance(content, list):
         parts = []
         for part_index, part in enumerate(content):
@@ -176,9 +168,7 @@ def parse_chat_request(body: object, profiles: Profiles) -> ChatRequest:
         raise bad_request("The request body must be a JSON object.", None, "invalid_type")
     profile, suffix_fault = _resolve_model(body, profiles)
     if "messages" not in body or body.get("messages") is None:
-        raise bad_request(
-            "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
-        )
+        raise missing_parameter("messages")
     raw_messages = body["messages"]
     if not isinstance(raw_messages, list):
         raise invalid_type("messages", "an array", raw_messages)
