@@ -86,14 +86,16 @@ build_aardvark() {
   install -m 0755 "$root/bin/aardvark-dns" "$HELPERS/aardvark-dns"
 }
 
-# The aardvark-dns that serves the networks must be ours: netavark starts it once and then only
-# signals it, so one started by another podman configuration would stay.
+# The aardvark-dns that serves the networks must be 1.11: netavark starts it once and then only
+# signals it, so one started earlier (by Debian's podman set-up, say) would stay. Compared by
+# version, not path: another checkout's build is as good.
 check_aardvark() {
-  local pid exe
+  local pid exe version
   for pid in $(pgrep -x aardvark-dns); do
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
-    [ "$exe" = "$HELPERS/aardvark-dns" ] \
-      || die "aardvark-dns $exe (pid $pid) serves the container networks, not $HELPERS/aardvark-dns: stop the containers that use it, or kill it"
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue  # gone, or a zombie
+    version=$("/proc/$pid/exe" --version 2>&1) || version="unknown version"
+    [ "$version" = "aardvark-dns $AARDVARK_PIN" ] \
+      || die "$exe ($version, pid $pid) serves the container networks, not aardvark-dns $AARDVARK_PIN: stop the containers that use it, or kill it"
   done
 }
 
