@@ -60,7 +60,7 @@ EOF
 # bridge, and Debian 12's engine loses lookups whenever a container joins or leaves a network (the
 # stack tests start one for every load run); glibc then waits its 5 s timeout, once or twice, or
 # falls through to the host's resolver, which does not know the name. Measured with one container
-# resolving another every 10 ms while 15-20 others started and stopped: 2-3 lookups stalled 5 or
+# resolving another every 10 ms while 15-20 others started and stopped: 1-3 lookups stalled 5 or
 # 10 s or failed per run, with either cause alone; none of 6,360 with both fixes. The causes:
 # - aardvark-dns before 1.11 tears down its sockets on every reload (SIGHUP from netavark):
 #   containers/aardvark-dns#389, fixed by #449 in 1.11.0. Debian 12 has 1.4.0, so set-up builds
@@ -73,12 +73,14 @@ AARDVARK_PIN=1.11.0
 HELPERS=$ENGINE_DIR/helpers
 
 build_aardvark() {
-  local root=$LAB_CACHE/aardvark-dns-$AARDVARK_PIN
+  local root=$LAB_CACHE/aardvark-dns-$AARDVARK_PIN cargo
   if ! "$root/bin/aardvark-dns" --version 2>/dev/null | grep -qx "aardvark-dns $AARDVARK_PIN"; then
-    command -v cargo >/dev/null \
+    # rustup's cargo, also when its folder is not on PATH (a non-login shell)
+    cargo=$(command -v cargo || echo "$HOME/.cargo/bin/cargo")
+    [ -x "$cargo" ] \
       || soft_fail "cargo is missing: set-up builds aardvark-dns $AARDVARK_PIN with it (install rustup)"
     say "building aardvark-dns $AARDVARK_PIN from crates.io (first run only, about a minute)"
-    cargo install --quiet --locked aardvark-dns --version "$AARDVARK_PIN" --root "$root.tmp" \
+    "$cargo" install --quiet --locked aardvark-dns --version "$AARDVARK_PIN" --root "$root.tmp" \
       || die "building aardvark-dns $AARDVARK_PIN failed"
     rm -rf "$root" && mv "$root.tmp" "$root"
   fi

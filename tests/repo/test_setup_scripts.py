@@ -58,7 +58,7 @@ def test_podman_runs_the_aardvark_dns_that_setup_builds():
     script = ENGINE.read_text()
     assert re.search(r"^AARDVARK_PIN=1\.11\.\d+$", script, re.M)
     build = function_body(script, "build_aardvark")
-    assert 'cargo install --quiet --locked aardvark-dns --version "$AARDVARK_PIN"' in build
+    assert '"$cargo" install --quiet --locked aardvark-dns --version "$AARDVARK_PIN"' in build
     assert 'install -m 0755 "$root/bin/aardvark-dns" "$HELPERS/aardvark-dns"' in build
     assert re.search(r'^helper_binaries_dir = \["HELPERS", ', script, re.M)
     setup = function_body(script, "cmd_setup").split()
