@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -97,6 +98,16 @@ def write_profiles(directory: Path, document: dict) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def profiled_mock(tmp_path_factory, name: str, document: dict, **env: str) -> Iterator[MockLLM]:
+    """The service with the profile set `document` (and extra environment) in a folder of its
+    own."""
+    directory = tmp_path_factory.mktemp(name)
+    env = {"MOCK_LLM_PROFILES": str(write_profiles(directory, document)), **env}
+    with start_mock_llm(directory, env) as service:
+        yield service
+
+
 @pytest.fixture(scope="module")
 def mock(tmp_path_factory) -> Iterator[MockLLM]:
     """The service with its shipped profiles."""
@@ -107,12 +118,9 @@ def mock(tmp_path_factory) -> Iterator[MockLLM]:
 @pytest.fixture(scope="module")
 def fast_mock(tmp_path_factory) -> Iterator[MockLLM]:
     """The service with FAST_PROFILES and a short stall."""
-    directory = tmp_path_factory.mktemp("mock-llm-fast")
-    env = {
-        "MOCK_LLM_PROFILES": str(write_profiles(directory, FAST_PROFILES)),
-        "MOCK_LLM_STALL_S": "5",
-    }
-    with start_mock_llm(directory, env) as service:
+    with profiled_mock(
+        tmp_path_factory, "mock-llm-fast", FAST_PROFILES, MOCK_LLM_STALL_S="5"
+    ) as service:
         yield service
 
 

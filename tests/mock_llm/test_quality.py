@@ -15,7 +15,7 @@ from harness.evaluations import FAILED_BY_TRAIT as EVALUATION
 from harness.evaluations import TRAITS
 from harness.mock_llm import start_mock_llm
 
-from .conftest import write_profiles
+from .conftest import profiled_mock, write_profiles
 
 RATES = {
     "qa": {"off_topic": 0.3, "unsupported_claim": 0.2, "unsafe": 0.1, "non_answer": 0.15},
@@ -51,9 +51,7 @@ QUALITY_PROFILES = {
 
 @pytest.fixture(scope="module")
 def quality_mock(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("mock-llm-quality")
-    env = {"MOCK_LLM_PROFILES": str(write_profiles(directory, QUALITY_PROFILES))}
-    with start_mock_llm(directory, env) as service:
+    with profiled_mock(tmp_path_factory, "mock-llm-quality", QUALITY_PROFILES) as service:
         yield service
 
 

@@ -17,11 +17,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.mock_llm import start_mock_llm
 from harness.prereq import ROOT, service_python
 from harness.procs import ServiceProcess
 
-from .conftest import write_profiles
+from .conftest import profiled_mock
 
 FAST = {"ttft_ms": 0, "tokens_per_s": 100000, "output_tokens": {"min": 8, "mean": 12, "max": 16}}
 TOOL_PROFILES = {
@@ -84,11 +83,19 @@ RESULTS = {
 }
 
 
+def post_chat(service, body: dict) -> requests.Response:
+    """A raw POST /chat/completions (what the SDK would not send, or the bytes it hides)."""
+    return requests.post(
+        f"{service.base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {service.api_key}"},
+        json=body,
+        timeout=30,
+    )
+
+
 @pytest.fixture(scope="module")
 def tools_mock(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("mock-llm-tools")
-    env = {"MOCK_LLM_PROFILES": str(write_profiles(directory, TOOL_PROFILES))}
-    with start_mock_llm(directory, env) as service:
+    with profiled_mock(tmp_path_factory, "mock-llm-tools", TOOL_PROFILES) as service:
         yield service
 
 
@@ -185,17 +192,15 @@ def test_streamed_tool_call_is_parsed_by_the_sdk(tools_mock, client_for, include
 
 
 def test_raw_stream_layout(tools_mock):
-    response = requests.post(
-        f"{tools_mock.base_url}/chat/completions",
-        headers={"Authorization": f"Bearer {tools_mock.api_key}"},
-        json={
+    response = post_chat(
+        tools_mock,
+        {
             "model": "agent",
             "messages": user(ORDER_Q),
             "tools": TOOLS,
             "stream": True,
             "stream_options": {"include_usage": True},
         },
-        timeout=30,
     )
     assert response.status_code == 200
     events = response.text.split("\n\n")
@@ -434,11 +439,9 @@ def test_timing_follows_the_profile(tools_mock, client_for):
 
 
 def test_early_role_chunk_with_tool_calls(tools_mock):
-    response = requests.post(
-        f"{tools_mock.base_url}/chat/completions",
-        headers={"Authorization": f"Bearer {tools_mock.api_key}"},
-        json={"model": "early", "messages": user(ORDER_Q), "tools": TOOLS, "stream": True},
-        timeout=30,
+    response = post_chat(
+        tools_mock,
+        {"model": "early", "messages": user(ORDER_Q), "tools": TOOLS, "stream": True},
     )
     payloads = [json.loads(e[6:]) for e in response.text.split("\n\n")[:-2]]
     assert payloads[0]["choices"][0]["delta"] == {
@@ -703,11 +706,9 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("fields", "param", "code"), BAD_INPUTS)
 def test_bad_tool_inputs_are_400(tools_mock, fields, param, code):
-    response = requests.post(
-        f"{tools_mock.base_url}/chat/completions",
-        headers={"Authorization": f"Bearer {tools_mock.api_key}"},
-        json={"model": "agent", "messages": user(ORDER_Q), **fields},
-        timeout=30,
+    response = post_chat(
+        tools_mock,
+        {"model": "agent", "messages": user(ORDER_Q), **fields},
     )
     assert response.status_code == 400, response.text[:300]
     error = response.json()["error"]
@@ -780,17 +781,15 @@ TOOL = st.fixed_dictionaries(
     stream=st.booleans(),
 )
 def test_fuzzed_tool_requests_never_5xx(tools_mock, tools, choice, stream):
-    response = requests.post(
-        f"{tools_mock.base_url}/chat/completions",
-        headers={"Authorization": f"Bearer {tools_mock.api_key}"},
-        json={
+    response = post_chat(
+        tools_mock,
+        {
             "model": "agent",
             "messages": user(ALL_Q),
             "tools": tools,
             "tool_choice": choice,
             "stream": stream,
         },
-        timeout=30,
     )
     assert response.status_code in (200, 400), response.text[:300]
     if response.status_code == 400:

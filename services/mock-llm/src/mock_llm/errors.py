@@ -53,6 +53,15 @@ def missing_parameter(param: str) -> ApiError:
     )
 
 
+def empty_array(param: str) -> ApiError:
+    return bad_request(
+        f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an "
+        "empty array instead.",
+        param,
+        "empty_array",
+    )
+
+
 def invalid_type(param: str, expected: str, value: object) -> ApiError:
     return bad_request(
         f"Invalid type for '{param}': expected {expected}, but got {json_type(value)} instead.",

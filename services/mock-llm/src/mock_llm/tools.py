@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mock_llm.errors import ApiError, bad_request, invalid_type, missing_parameter
+from mock_llm.errors import ApiError, bad_request, empty_array, invalid_type, missing_parameter
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TOOLS = 128
@@ -263,12 +263,7 @@ def parse_tools(body: Mapping, raw_messages: Sequence, messages: Sequence[dict])
         if not isinstance(raw_tools, list):
             raise invalid_type("tools", "an array", raw_tools)
         if not raw_tools:
-            raise bad_request(
-                "Invalid 'tools': empty array. Expected an array with minimum length 1, but got "
-                "an empty array instead.",
-                "tools",
-                "empty_array",
-            )
+            raise empty_array("tools")
         if len(raw_tools) > MAX_TOOLS:
             raise bad_request(
                 f"Invalid 'tools': array too long. Expected an array with maximum length "

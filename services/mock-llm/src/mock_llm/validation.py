@@ -7,7 +7,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mock_llm.errors import ApiError, bad_request, invalid_type, missing_parameter, model_not_found
+from mock_llm.errors import (
+    ApiError,
+    bad_request,
+    empty_array,
+    invalid_type,
+    missing_parameter,
+    model_not_found,
+)
 from mock_llm.faults import FAULT_KINDS, MODEL_FAULT_SUFFIX
 from mock_llm.profiles import ModelProfile, Profiles
 from mock_llm.tools import ToolRequest, parse_tools
@@ -173,12 +180,7 @@ def parse_chat_request(body: object, profiles: Profiles) -> ChatRequest:
     if not isinstance(raw_messages, list):
         raise invalid_type("messages", "an array", raw_messages)
     if not raw_messages:
-        raise bad_request(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
-            "messages",
-            "empty_array",
-        )
+        raise empty_array("messages")
     messages = tuple(_message(i, m) for i, m in enumerate(raw_messages))
 
     stream = _optional_bool(body, "stream")
