@@ -158,13 +158,14 @@ class ChatStream:
             finished = True
             svc.sessions.append(self.store_key, Turn(self.message, call.text))
             terminal_sent = True
-            if svc.evaluator is not None and svc.evaluator.sampled(call):
+            sampled = svc.evaluator is not None and svc.evaluator.sampled(call)
+            if sampled:
                 done["evaluation"] = "sampled"  # the UI polls for the judge's badge
             yield frame("done", done)
             # resumed once the server has written `done`: a sampled answer is queued for the
             # judge (put_nowait, never waits; assistant/evals/)
             if svc.evaluator is not None:
-                svc.evaluator.offer(call, params, self.store_key, self.parent)
+                svc.evaluator.offer(call, params, self.store_key, self.parent, sampled=sampled)
         except GeneratorExit:
             if call is not None and not finished:
                 call.stopped_early(sc.ERROR_CLIENT_DISCONNECTED, "client disconnected")

@@ -171,9 +171,20 @@ class Evaluator:
         key = context.trace_id if context.is_valid else _response_key(call.params.response_id)
         return trace_sampled(key, self.rate)
 
-    def offer(self, call, params, session_id: str, parent) -> bool:
+    def offer(
+        self,
+        call,
+        params,
+        session_id: str,
+        parent,
+        *,
+        sampled: bool | None = None,
+        tool_results: tuple[str, ...] = (),
+    ) -> bool:
         """Hand a finished chat (`ChatCall`, `ChatParams`) to the judge when its trace is sampled;
-        True when queued. Never raises, never blocks."""
+        True when queued. Never raises, never blocks. `sampled`: the caller's `sampled(call)`,
+        so that it is decided once; `tool_results`: what the agent's tools returned in this
+        turn ("name: result"), part of the context the answer is judged against."""
         if not self.enabled:
             return False
         try:
@@ -181,7 +192,7 @@ class Evaluator:
             if span is None:
                 return False
             span_context = span.get_span_context()
-            if not self.sampled(call):
+            if not (self.sampled(call) if sampled is None else sampled):
                 self._count(sc.OUTCOME_NOT_SAMPLED)
                 return False
             request = EvalRequest(
@@ -192,7 +203,7 @@ class Evaluator:
                 upstream_response_id=call.response_id,
                 question=params.messages[-1]["content"],
                 answer=call.text,
-                context=_context_strings(params.messages),
+                context=_context_strings(params.messages) + tool_results,
                 baggage=baggage_attributes(parent),
             )
             self._ensure_worker()
