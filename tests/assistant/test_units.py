@@ -192,6 +192,33 @@ def test_store_lru_eviction_and_ttl(kind, tmp_path):
     assert len(store) == 0
 
 
+@pytest.mark.parametrize("kind", ["memory", "shared"])
+def test_store_keeps_the_most_recently_used_entries_at_the_bound(kind, tmp_path):
+    """Over `max_entries` the least recently used entries go, however many there are; every write
+    keeps the bound, and a write at the same instant as older entries never evicts itself."""
+    clock = FakeClock()
+    store = _map(kind, tmp_path, 50, 1000, clock)
+    for i in range(120):
+        clock.now = i // 10  # ten writes per instant: ties in the expiry order
+        store.put(f"k{i}", i)
+        assert store.get(f"k{i}") == i and len(store) == min(i + 1, 50)
+    present = []
+    for i in range(120):
+        clock.now = 12 + i / 100  # each read refreshes an entry: k71 is used before k72, ...
+        if store.get(f"k{i}") is not None:
+            present.append(i)
+    assert present == list(range(70, 120))
+    clock.now = 20
+    assert store.get("k70") == 70  # now the most recently used
+    assert store.update("k999", lambda old: 1) == 1  # evicts k71, the least recently used
+    assert store.get("k71") is None and store.get("k70") == 70 and len(store) == 50
+    (tmp_path / "tied").mkdir()
+    tied = _map(kind, tmp_path / "tied", 2, 1000, FakeClock())  # one instant, one expiry time
+    for key in "abc":
+        tied.put(key, key)
+    assert tied.get("c") == "c" and len(tied) == 2
+
+
 def test_shared_store_is_one_store_for_every_process(tmp_path):
     """Two handles on one file (as two workers have) see each other's writes, and `update` is
     atomic across processes: concurrent increments from forked processes lose none."""
