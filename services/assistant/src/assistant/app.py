@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-import openai
 from flask import Flask, jsonify, request
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from assistant.agent.shop import load_shop
+from assistant.agent.tools import ShopTools
+from assistant.agent.turn import Agent
 from assistant.config import Config, load_config
 from assistant.evals import Evaluator
 from assistant.feedback import FeedbackRecorder, shared_answer_map
 from assistant.llm import BackendReadiness, create_client
 from assistant.openapi import build_openapi
 from assistant.ratelimit import RATE_LIMITED, describe, install_rate_limits, retry_after_seconds
-from assistant.sessions import BoundedSessionStore, SessionStore, shared_history_map
-from assistant.telemetry import Instruments, create_instruments, instrument_flask
+from assistant.routes import api, current_session, ui
+from assistant.services import Services
+from assistant.sessions import BoundedSessionStore, shared_history_map
+from assistant.telemetry import create_instruments, instrument_flask
 from assistant.validation import ApiError
 
 log = logging.getLogger(__name__)
@@ -35,20 +38,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-
-@dataclass(frozen=True)
-class Services:
-    """Everything a request needs, built once per worker (stored in app.extensions)."""
-
-    config: Config
-    client: openai.OpenAI
-    sessions: SessionStore
-    feedback: FeedbackRecorder
-    instruments: Instruments
-    readiness: BackendReadiness
-    openapi: dict
-    evaluator: Evaluator | None = None  # LLM-as-judge (assistant/evals/); None: not built
 
 
 def error_response(status: int, error_type: str, message: str):
@@ -95,9 +84,10 @@ def create_app(config: Config | None = None, telemetry: bool | None = None) -> F
         readiness=BackendReadiness(),
         openapi=build_openapi(cfg),
         evaluator=Evaluator(cfg, instruments),  # its thread starts on the first sampled answer
+        agent=Agent(ShopTools(load_shop()), cfg.agent_max_steps, cfg.tool_faults)
+        if cfg.agent_enabled
+        else None,
     )
-
-    from assistant.routes import api, current_session, ui
 
     app.register_blueprint(api)
     app.register_blueprint(ui)
