@@ -340,11 +340,15 @@ def _histogram(
 
 
 def metric_lines(
-    calls: list[FakeCall], export_every_s: float = 60.0, exported_until_ns: int | None = None
+    calls: list[FakeCall],
+    export_every_s: float = 60.0,
+    exported_until_ns: int | None = None,
+    tool_runs: bool = False,
 ) -> list[dict]:
     """Delta histograms, one export request per interval of `export_every_s` from BASE_NS (a
     call is recorded when its chat span ends); intervals ending after `exported_until_ns` are
-    not exported yet."""
+    not exported yet. `tool_runs`: each call also records an agent's tool run in the duration
+    histogram (gen_ai.operation.name=execute_tool), three times as long as the call."""
     step = int(export_every_s * 1e9)
     by_interval: dict[int, list[FakeCall]] = {}
     judged: dict[int, list[tuple[FakeCall, FakeEvaluation]]] = {}
@@ -359,7 +363,9 @@ def metric_lines(
     for index in sorted(set(by_interval) | set(judged)):
         interval = (BASE_NS + index * step, BASE_NS + (index + 1) * step)
         if exported_until_ns is None or interval[1] <= exported_until_ns:
-            lines.append(_export(by_interval.get(index, []), interval, judged.get(index, [])))
+            lines.append(
+                _export(by_interval.get(index, []), interval, judged.get(index, []), tool_runs)
+            )
     return lines
 
 
@@ -367,6 +373,7 @@ def _export(
     calls: list[FakeCall],
     interval: tuple[int, int],
     judged: list[tuple[FakeCall, FakeEvaluation]] = (),
+    tool_runs: bool = False,
 ) -> dict:
     duration, ttft, tokens, score = {}, {}, {}, {}
     for call, e in judged:
@@ -388,6 +395,13 @@ def _export(
         )
         key = base + ((("error.type", call.error_type),) if call.error_type else ())
         duration.setdefault(key, []).append(call.chat_s)
+        if tool_runs:
+            tool = (
+                ("gen_ai.operation.name", "execute_tool"),
+                ("gen_ai.tool.name", "get_policy"),
+                ("gen_ai.request.model", call.model),
+            )
+            duration.setdefault(tool, []).append(call.chat_s * 3)
         if not call.error_type:
             recorded = call.ttft_s if call.metric_ttft_s is None else call.metric_ttft_s
             ttft.setdefault(base, []).append(recorded)

@@ -102,6 +102,22 @@ def test_consistent_data_passes_strict(tmp_path):
         assert "Checks: client vs server agree; spans vs metrics agree." in text
 
 
+def test_tool_runs_in_the_duration_histogram_are_not_chat_calls(tmp_path):
+    """The shop agent records its tool runs in gen_ai.client.operation.duration too (operation
+    execute_tool): the chat figures and the span-vs-metric rows leave them out."""
+    calls = make_calls()
+    reports = []
+    for name, tool_runs in (("plain", False), ("agent", True)):
+        archive = write_archive(tmp_path / name / "archive", calls, tool_runs=tool_runs)
+        run = run_scorecard("--archive", str(archive), "--strict", *RELAXED, out=tmp_path / name)
+        assert run.returncode == 0, run.stderr
+        reports.append(run.report())
+    plain, agent = reports
+    assert agent["consistency"]["disagreements"] == 0
+    assert rows_by(agent) == rows_by(plain)
+    assert agent["models"] == plain["models"]
+
+
 def test_a_flagged_ttft_row_fails_strict_only(tmp_path):
     """The bug of the issue: the client sees ~150 ms more TTFT than the telemetry shows."""
     calls = make_calls()

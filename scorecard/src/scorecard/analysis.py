@@ -69,6 +69,7 @@ from .names import (
     TOKEN_TYPE,
     TTFT,
     TTFT_METRIC,
+    is_chat_point,
 )
 from .otlp import Archive, LogRecord, MetricPoint, Span
 from .prices import PriceTable
@@ -365,7 +366,7 @@ def metric_figures(points: list[MetricPoint], models: list[str]) -> dict[str, di
     merged: dict[tuple[str, str, str], MergedHistogram] = defaultdict(MergedHistogram)
     for point in points:
         model = str(point.attributes.get(MODEL) or "")
-        if point.type != "histogram" or model not in models:
+        if point.type != "histogram" or model not in models or not is_chat_point(point.attributes):
             continue
         if point.name in (DURATION_METRIC, TTFT_METRIC) and ERROR_TYPE in point.attributes:
             continue

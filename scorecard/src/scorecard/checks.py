@@ -47,6 +47,7 @@ from .names import (
     TOKEN_TYPE,
     TTFT,
     TTFT_METRIC,
+    is_chat_point,
 )
 from .otlp import MetricPoint, Span
 
@@ -201,6 +202,8 @@ def consistency(
         )
         return result
     result["checked"] = True
+    archive_points = [p for p in archive_points if is_chat_point(p.attributes)]
+    window_points = [p for p in window_points if is_chat_point(p.attributes)]
     coverage = _Coverage(archive_points, archive_points, [s.resource for s in chats])
     for point in window_points:
         model = str(point.attributes.get(MODEL) or "")

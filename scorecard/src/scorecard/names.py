@@ -17,6 +17,9 @@ APP_RESPONSE_ID = "assistant.response_id"
 REVISION = "assistant.feedback.revision"
 # baggage the assistant copies onto spans and evaluation events: set by the load generator
 SYNTHETIC = "synthetic_request"
+OPERATION = "gen_ai.operation.name"
+CHAT = "chat"
+# the shop agent also records its tool runs here, with gen_ai.operation.name=execute_tool
 DURATION_METRIC = "gen_ai.client.operation.duration"
 TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"
 TOKEN_METRIC = "gen_ai.client.token.usage"
@@ -34,3 +37,8 @@ QUALITY_EVALUATIONS = {
     "toxicity": ("safe", "toxic"),
     "answered": ("answered", "not_answered"),
 }
+
+
+def is_chat_point(attributes) -> bool:
+    """A GenAI metric point of a chat call (points without an operation name count as chat)."""
+    return attributes.get(OPERATION, CHAT) == CHAT
