@@ -10,6 +10,7 @@ import pytest
 from harness.assistant import start_assistant
 from harness.browser import ask, chromium_browser, open_chat_page
 from harness.mock_llm import start_mock_llm
+from harness.prereq import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -99,4 +100,53 @@ def test_the_judges_badge_appears_under_the_answer(log_dir):
         badge = page.wait_for_selector(".msg.assistant .judge", timeout=30000).text_content()
         assert badge.startswith("judge: ")
         assert badge == "judge: 4/4 pass" or badge.endswith("failed"), badge
+        assert problems == []
+
+
+SCREENSHOTS = ROOT / "build" / "screenshots"
+
+
+def test_the_agent_shows_its_work(log_dir, collector):
+    """The shop agent in the UI: a greeting with example questions; a click on one shows each
+    tool step under the answer as it happens, and the answer's trace with a link to Splunk APM.
+    The screenshot (build/screenshots/chat-agent.png) is the README's picture."""
+    env = {
+        "ASSISTANT_AGENT": "true",
+        "ASSISTANT_APM_REALM": "us1",
+        "ASSISTANT_EVALUATIONS": "true",
+    }
+    with (
+        start_mock_llm(log_dir) as mock,
+        start_assistant(log_dir, mock.base_url, otlp=collector.otlp_http, env=env) as app,
+        chromium_browser() as browser,
+    ):
+        page, problems = open_chat_page(browser, app.url, models=4)
+        page.set_viewport_size({"width": 1100, "height": 900})
+        examples = page.query_selector_all(".greeting .example")
+        assert len(examples) == 5
+        assert page.query_selector_all(".msg") == []  # the greeting is not part of the chat
+        examples[0].click()
+        metrics = page.wait_for_selector(".msg.assistant .metrics", timeout=60000).text_content()
+        steps = [s.text_content() for s in page.query_selector_all(".msg.assistant .steps li")]
+        assert len(steps) == 2, steps
+        assert steps[0].startswith("check_inventory · ") and steps[0].endswith(
+            "XL: in stock for 2 of 3 product(s)"
+        )
+        assert steps[1].startswith("get_policy · ") and steps[1].endswith("shipping policy")
+        assert "2 model calls, 2 tool calls" in metrics
+        link = page.wait_for_selector(".msg.assistant a.trace")
+        trace_id = link.text_content().removeprefix("trace ")
+        assert link.get_attribute("href") == f"https://app.us1.signalfx.com/#/apm/traces/{trace_id}"
+
+        def agent_span():
+            return [
+                s
+                for s in collector.spans()
+                if s["trace_id"] == trace_id and s["name"] == "invoke_agent shop-assistant"
+            ] or None
+
+        assert collector.wait_until(agent_span, timeout=30)  # the link names the answer's trace
+        page.wait_for_selector(".msg.assistant .judge", timeout=30000)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "chat-agent.png"), full_page=True)
         assert problems == []

@@ -54,7 +54,14 @@ PLAN = [
 MIN_TOTAL_REQUESTS = 5000
 THREADS = 4
 WARM_UP_EXAMPLES = 5  # per plan item, sequentially, before the threads start
-SSE_SCHEMAS = {"start": "SseStart", "delta": "SseDelta", "done": "SseDone", "error": "SseError"}
+SSE_SCHEMAS = {
+    "start": "SseStart",
+    "delta": "SseDelta",
+    "tool_call": "SseToolCall",
+    "tool_result": "SseToolResult",
+    "done": "SseDone",
+    "error": "SseError",
+}
 
 
 class Figures:
@@ -100,6 +107,8 @@ def app(log_dir, fast_mock_llm):
         "ASSISTANT_MAX_TOKENS_LIMIT": str(MAX_TOKENS_LIMIT),
         "ASSISTANT_DEFAULT_MAX_TOKENS": "2",
         "ASSISTANT_LLM_MAX_RETRIES": "0",
+        # the shop agent on: fuzzed messages that name sizes, products or orders run its tools
+        "ASSISTANT_AGENT": "true",
     }
     with start_assistant(log_dir, fast_mock_llm.base_url, env=env) as running:
         yield running
@@ -177,8 +186,13 @@ def _sse_check(document: dict, figures: Figures):
         assert kinds and kinds[0] == "start", f"stream does not begin with start: {kinds}"
         assert kinds[-1] in ("done", "error"), f"stream does not end with done/error: {kinds}"
         assert kinds.count("done") + kinds.count("error") == 1, kinds
-        assert set(kinds[1:-1]) <= {"delta"}, kinds
+        assert set(kinds[1:-1]) <= {"delta", "tool_call", "tool_result"}, kinds
+        started = set()
         for kind, data in events:
+            if kind == "tool_call":
+                started.add(data["id"])
+            elif kind == "tool_result":  # a tool runs only once the model has called it
+                assert data["id"] in started, events
             validators[kind].validate(data)
         if kinds[-1] == "done":
             usage = events[-1][1]["usage"]

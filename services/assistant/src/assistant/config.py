@@ -6,8 +6,11 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from assistant.agent.faults import ToolFault, parse_tool_faults
+from assistant.agent.tools import DEFINITIONS
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,12 @@ MOCK_JUDGE_MODEL = "mock-judge"
 OPENAI_JUDGE_MODEL = "gpt-4o-mini"
 # Off until the rest of the suite tells the judge's span from the chat span (see the README)
 EVALUATIONS_DEFAULT_ON = True
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+AGENT_SYSTEM_PROMPT = (
+    "You are the assistant of The Splunk T-Shirt Company. Answer questions about products, "
+    "sizes, stock, orders and shop policies with the tools, and only from what they return; say "
+    "so when a tool finds nothing. Keep answers short and friendly."
+)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -85,6 +94,11 @@ class Config:
     judge_api_key: str = ""  # "" = the chat backend's; never logged
     eval_queue_size: int = 100
     eval_timeout_s: float = 30.0
+    # the shop agent (assistant/agent/): tools offered to the model, model calls per turn
+    agent_enabled: bool = False
+    agent_max_steps: int = 5
+    tool_faults: Mapping[str, ToolFault] = field(default_factory=dict)  # workshops only
+    splunk_realm: str = ""  # the UI links an answer's trace to Splunk APM in this realm
 
     def __repr__(self) -> str:  # keys never appear in a log line or a traceback
         return f"Config(models={self.models!r}, base_url={self.openai_base_url!r}, ...)"
@@ -93,6 +107,13 @@ class Config:
     def state_file(self) -> str:
         """The SQLite file the workers share sessions and feedback in; "" = process memory."""
         return os.path.join(self.state_dir, STATE_FILE_NAME) if self.state_dir else ""
+
+    @property
+    def trace_url_template(self) -> str:
+        """Splunk APM's trace page, {trace_id} to replace; "" without a realm."""
+        if not self.splunk_realm:
+            return ""
+        return f"https://app.{self.splunk_realm}.signalfx.com/#/apm/traces/{{trace_id}}"
 
     @property
     def capture_in_span(self) -> bool:
@@ -230,6 +251,28 @@ def _judge(read: _Reader, base_url: str, api_key: str) -> dict:
     }
 
 
+def _agent(read: _Reader) -> dict:
+    """The shop agent: off unless ASSISTANT_AGENT=true (see the README, "The shop agent")."""
+    enabled = read.boolean("ASSISTANT_AGENT", False)
+    try:
+        faults = parse_tool_faults(
+            read.raw("ASSISTANT_TOOL_FAULTS", ""), (d["name"] for d in DEFINITIONS)
+        )
+    except ValueError as exc:
+        raise ConfigError(f"ASSISTANT_TOOL_FAULTS: {exc}") from None
+    # not SPLUNK_REALM itself: with it, the Splunk distribution would export straight to the
+    # realm's ingest instead of the collector (compose passes SPLUNK_REALM in as this)
+    realm = read.raw("ASSISTANT_APM_REALM", "").lower()
+    if realm and not re.fullmatch(r"[a-z0-9]{2,10}", realm):
+        raise ConfigError(f"ASSISTANT_APM_REALM must be a realm name such as us1, got {realm!r}")
+    return {
+        "splunk_realm": realm,
+        "agent_enabled": enabled,
+        "agent_max_steps": read.integer("ASSISTANT_AGENT_MAX_STEPS", 5, 1, 20),
+        "tool_faults": faults,
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Parse and validate the environment; raise ConfigError naming the variable on bad values."""
     env = os.environ if env is None else env
@@ -271,6 +314,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
             "ASSISTANT_DEFAULT_MAX_TOKENS must not exceed ASSISTANT_MAX_TOKENS_LIMIT "
             f"({default_max_tokens} > {max_tokens_limit})"
         )
+    agent = _agent(read)
     log_level = read.raw("ASSISTANT_LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"ASSISTANT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level}")
@@ -298,7 +342,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         session_ttl_s=read.number("ASSISTANT_SESSION_TTL_SECONDS", 3600, 1, 30 * 86400),
         feedback_max=read.integer("ASSISTANT_FEEDBACK_MAX", 50000, 1, 10_000_000),
         feedback_ttl_s=read.number("ASSISTANT_FEEDBACK_TTL_SECONDS", 3600, 1, 30 * 86400),
-        system_prompt=env.get("ASSISTANT_SYSTEM_PROMPT", "You are a helpful assistant.").strip(),
+        system_prompt=env.get(
+            "ASSISTANT_SYSTEM_PROMPT",
+            AGENT_SYSTEM_PROMPT if agent["agent_enabled"] else DEFAULT_SYSTEM_PROMPT,
+        ).strip(),
         secret_key=secret,
         secret_key_generated=generated,
         cookie_secure=read.boolean("ASSISTANT_COOKIE_SECURE", False),
@@ -314,4 +361,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         rate_limit_per_ip=_rate_limit(read, "ASSISTANT_RATE_LIMIT_PER_IP"),
         client_write_timeout_s=read.number("ASSISTANT_CLIENT_WRITE_TIMEOUT", 30.0, 0.1, 3600),
         **_judge(read, base_url, api_key),
+        **agent,
     )

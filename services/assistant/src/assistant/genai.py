@@ -45,6 +45,7 @@ class ChatParams:
     max_tokens: int
     conversation_id: str
     response_id: str  # the app's id (resp_<hex>), used for feedback
+    tools: tuple[dict, ...] = ()  # function tools offered to the model (the agent's steps)
 
     def create_kwargs(self) -> dict:
         """Arguments of `chat.completions.create`: only what the user set, plus the limits."""
@@ -60,6 +61,8 @@ class ChatParams:
             kwargs["temperature"] = self.temperature
         if self.top_p is not None:
             kwargs["top_p"] = self.top_p
+        if self.tools:
+            kwargs["tools"] = list(self.tools)
         return kwargs
 
 
@@ -136,6 +139,36 @@ def _message_json(role: str, text: str, finish_reason: str | None = None) -> dic
     return message
 
 
+def _chat_message_json(message: dict) -> dict:
+    """A request message in semconv form; tool calls and tool results as their own part types
+    (`tool_call`, `tool_call_response`), with the text part first (what truncation shortens)."""
+    role = message["role"]
+    if role == "tool":
+        return {
+            "role": "tool",
+            "parts": [
+                {"type": "text", "content": ""},
+                {
+                    "type": "tool_call_response",
+                    "id": message.get("tool_call_id"),
+                    "result": message.get("content") or "",
+                },
+            ],
+        }
+    converted = _message_json(role, message.get("content") or "")
+    for call in message.get("tool_calls") or ():
+        function = call.get("function", {})
+        converted["parts"].append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
+        )
+    return converted
+
+
 def bounded_messages_json(messages: list[dict], limit: int) -> str:
     """Serialize semconv messages to JSON of at most `limit` characters by truncating the text of
     each message (never cutting the JSON itself), so the attribute always parses."""
@@ -146,8 +179,11 @@ def bounded_messages_json(messages: list[dict], limit: int) -> str:
     text = dumps(messages)
     if len(text) <= limit or not messages:
         return text
+    # the first (text) part of each message is shortened; tool-call parts stay whole
     contents = [m["parts"][0]["content"] for m in messages]
-    skeleton = [{**m, "parts": [{"type": "text", "content": ""}]} for m in messages]
+    skeleton = [
+        {**m, "parts": [{"type": "text", "content": ""}, *m["parts"][1:]]} for m in messages
+    ]
     overhead = len(dumps(skeleton)) + len(messages) * len(TRUNCATION_MARK)
     budget = max(0, (limit - overhead) // len(messages))
     for _ in range(8):  # escaping can make text longer than its length; shrink until it fits
@@ -158,7 +194,8 @@ def bounded_messages_json(messages: list[dict], limit: int) -> str:
                     {
                         "type": "text",
                         "content": c if len(c) <= budget else c[:budget] + TRUNCATION_MARK,
-                    }
+                    },
+                    *m["parts"][1:],
                 ],
             }
             for m, c in zip(skeleton, contents, strict=True)
@@ -198,6 +235,7 @@ class ChatCall:
         "finish_reason",
         "gaps",
         "output_chunks",
+        "output_tool_calls",
         "params",
         "parts",
         "response_id",
@@ -255,6 +293,7 @@ class ChatCall:
         self.output_chunks = 0
         self.gaps = array("d")  # seconds between consecutive output chunks, recorded at finish()
         self.parts: list[str] = []
+        self.output_tool_calls: list[dict] = []  # set by the agent: the calls, message form
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.system_fingerprint: str | None = None
@@ -412,12 +451,9 @@ class ChatCall:
     def _capture_content(self, attrs: dict) -> None:
         limit = self._cfg.attribute_value_limit
         system = [m for m in self.params.messages if m["role"] == "system"]
-        inputs = [
-            _message_json(m["role"], m["content"])
-            for m in self.params.messages
-            if m["role"] != "system"
-        ]
-        outputs = [_message_json("assistant", self.text, self.finish_reason or "error")]
+        inputs = [_chat_message_json(m) for m in self.params.messages if m["role"] != "system"]
+        output = {"role": "assistant", "content": self.text, "tool_calls": self.output_tool_calls}
+        outputs = [{**_chat_message_json(output), "finish_reason": self.finish_reason or "error"}]
         content = {
             sc.GEN_AI_INPUT_MESSAGES: bounded_messages_json(inputs, limit),
             sc.GEN_AI_OUTPUT_MESSAGES: bounded_messages_json(outputs, limit),

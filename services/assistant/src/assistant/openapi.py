@@ -62,16 +62,21 @@ def _status_schema(value: str) -> dict:
     }
 
 
+SSE_EVENTS = {
+    "start": "SseStart",
+    "delta": "SseDelta",
+    "tool_call": "SseToolCall",  # with the shop agent only
+    "tool_result": "SseToolResult",
+    "done": "SseDone",
+    "error": "SseError",
+}
+
+
 def _sse_event_schema() -> dict:
     """One server-sent event (OpenAPI 3.1: the `schema` of text/event-stream describes each
     event), its `data` a JSON document of the event's schema."""
     variants = []
-    for event, name in (
-        ("start", "SseStart"),
-        ("delta", "SseDelta"),
-        ("done", "SseDone"),
-        ("error", "SseError"),
-    ):
+    for event, name in SSE_EVENTS.items():
         variants.append(
             {
                 "type": "object",
@@ -214,7 +219,10 @@ def build_openapi(cfg: Config) -> dict:
                 "description": (
                     "Events (`event: <type>` + one-line JSON `data:`): `start` (SseStart), "
                     "`delta` (SseDelta) 0..n times, then exactly one of `done` (SseDone) or "
-                    "`error` (SseError)." + (rate_note if limited else "")
+                    "`error` (SseError). With the shop agent, each tool step adds "
+                    "`tool_call` (SseToolCall) when the model starts a call and `tool_result` "
+                    "(SseToolResult) when it ran, before the answer's deltas."
+                    + (rate_note if limited else "")
                 ),
                 "parameters": [session_header, *trace_headers],
                 "requestBody": {
@@ -275,6 +283,12 @@ def build_openapi(cfg: Config) -> dict:
                         "uniqueItems": True,
                     },
                     "default": {"const": cfg.default_model},
+                    "agent": {"const": cfg.agent_enabled},
+                    "trace_url": {
+                        "description": "Link to a trace in Splunk APM ({trace_id} to replace), "
+                        "null without ASSISTANT_APM_REALM.",
+                        "type": ["string", "null"],
+                    },
                 },
             },
         ),
@@ -372,9 +386,41 @@ def build_openapi(cfg: Config) -> dict:
                 "usage": usage,
                 "ttft_ms": {"type": ["number", "null"], "minimum": 0},
                 "duration_ms": {"type": "number", "minimum": 0},
+                # with the shop agent: the answer's first token, model calls and tool runs
+                "time_to_answer_ms": {"type": ["number", "null"], "minimum": 0},
+                "steps": {"type": "integer", "minimum": 1, "maximum": cfg.agent_max_steps},
+                "tool_calls": {"type": "integer", "minimum": 0},
+                "tool_errors": {"type": "integer", "minimum": 0},
                 # only when the answer's trace is sampled for the judge: the UI then polls
                 # GET /api/evaluations/{response_id}
                 "evaluation": {"const": "sampled"},
+            },
+        },
+        "SseToolCall": {
+            "type": "object",
+            "required": ["step", "index", "id", "name"],
+            "additionalProperties": False,
+            "properties": {
+                "step": {"type": "integer", "minimum": 1},
+                "index": {"type": "integer", "minimum": 0},
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+            },
+        },
+        "SseToolResult": {
+            "type": "object",
+            "required": ["step", "id", "name", "duration_ms", "ok", "summary", "error"],
+            "additionalProperties": False,
+            "properties": {
+                "step": {"type": "integer", "minimum": 1},
+                "id": {"type": "string", "minLength": 1},
+                "name": {"type": "string"},
+                "duration_ms": {"type": "number", "minimum": 0},
+                "ok": {"type": "boolean"},
+                "summary": {"type": "string"},
+                "error": {"type": ["string", "null"]},
+                # only with content capture (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
+                "arguments": {"type": "string"},
             },
         },
         "SseError": {

@@ -12,10 +12,11 @@ from opentelemetry import trace
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from assistant import semconv as sc
-from assistant.app import Services
+from assistant.agent.turn import AgentTurn, ToolCallAssembler
 from assistant.feedback import RatedResponse
 from assistant.genai import ChatCall, ChatParams, current_context
 from assistant.llm import INCOMPLETE, INTERNAL, stream_chat_completion, user_error
+from assistant.services import Services
 from assistant.sessions import Turn
 from assistant.sse import frame
 from assistant.telemetry import defer_server_span_end
@@ -124,53 +125,101 @@ class ChatStream:
         self.error_type: str | None = None
 
     def events(self) -> Iterator[bytes]:
-        svc, params = self.svc, self.params
-        call: ChatCall | None = None
+        svc, params, cfg = self.svc, self.params, self.svc.config
+        turn: AgentTurn | None = None  # with the shop agent: its steps and tools
+        first: ChatCall | None = None  # the turn's first model call: TTFT
+        call: ChatCall | None = None  # the current model call
         upstream = None
-        finished = False  # the chat call's telemetry is finalised
+        finished = False  # the current call's telemetry is finalised
         terminal_sent = False  # done or error was yielded
+        t_answer: float | None = None  # the answer's first text delta
         try:
-            call = ChatCall(svc.instruments, svc.config, params, self.parent)
-            start = {"response_id": params.response_id, "trace_id": call.trace_id}
-            yield frame("start", {**start, "model": params.model})
-            call.begin()
-            upstream = stream_chat_completion(
-                svc.client, params.create_kwargs(), call.outgoing_headers()
-            )
-            for chunk in upstream:
-                text = call.on_chunk(chunk)
-                if text:
-                    yield frame("delta", {"text": text})
-            upstream.close()
-            if call.finish_reason is None:
-                # a stream that just stops raises nothing: report it as cut off
+            if svc.agent is not None:
+                turn = svc.agent.start_turn(svc.instruments, cfg, params, self.parent)
+            context = turn.context if turn is not None else self.parent
+            step_params = turn.step_params() if turn is not None else params
+            while True:
+                call, upstream, finished = (
+                    ChatCall(svc.instruments, cfg, step_params, context),
+                    None,
+                    False,
+                )
+                if first is None:
+                    first = call
+                    start = {"response_id": params.response_id, "trace_id": call.trace_id}
+                    yield frame("start", {**start, "model": params.model})
+                call.begin()
+                upstream = stream_chat_completion(
+                    svc.client, step_params.create_kwargs(), call.outgoing_headers()
+                )
+                assembler = ToolCallAssembler() if turn is not None else None
+                for chunk in upstream:
+                    text = call.on_chunk(chunk)
+                    if text:
+                        if t_answer is None:
+                            t_answer = time.perf_counter()
+                        yield frame("delta", {"text": text})
+                    if assembler is not None:
+                        for started in assembler.add(chunk):
+                            yield frame("tool_call", turn.call_event(started))
+                upstream.close()
+                if call.finish_reason is None:
+                    # a stream that just stops raises nothing: report it as cut off
+                    self._finish(call, upstream)
+                    finished = True
+                    self.error_type = call.error_type
+                    log.warning(
+                        "chat %s failed: %s (%s)", params.model, call.error_type, INCOMPLETE.type
+                    )
+                    terminal_sent = True
+                    yield frame("error", {"type": INCOMPLETE.type, "message": INCOMPLETE.message})
+                    return
+                # calls cut off by the token limit are incomplete: the answer ends there
+                cut = call.finish_reason == "length"
+                tool_calls = assembler.assembled() if assembler is not None and not cut else []
+                if not tool_calls:
+                    break
+                call.output_tool_calls = [c.message() for c in tool_calls]
+                turn.add_usage(call)
                 self._finish(call, upstream)
                 finished = True
-                self.error_type = call.error_type
-                log.warning(
-                    "chat %s failed: %s (%s)", params.model, call.error_type, INCOMPLETE.type
-                )
-                terminal_sent = True
-                yield frame("error", {"type": INCOMPLETE.type, "message": INCOMPLETE.message})
-                return
-            done = self._done_event(call)
-            self._finish(call, upstream)
-            finished = True
-            svc.sessions.append(self.store_key, Turn(self.message, call.text))
+                if not turn.steps_left:
+                    yield from turn.not_run(tool_calls)
+                    message = turn.stop_at_step_limit()
+                    yield frame("delta", {"text": message})
+                    break
+                yield from turn.run_tools(tool_calls, call)
+                step_params = turn.step_params()
+            if turn is not None and not finished:
+                turn.add_usage(call)
+            done = self._done_event(first, call, turn, t_answer)
+            if not finished:
+                self._finish(call, upstream)
+                finished = True
+            answer = turn.final_text(call) if turn is not None else call.text
+            svc.sessions.append(self.store_key, Turn(self.message, answer))
             terminal_sent = True
-            sampled = svc.evaluator is not None and svc.evaluator.sampled(call)
+            evaluate = svc.evaluator is not None and (turn is None or turn.answered)
+            sampled = evaluate and svc.evaluator.sampled(call)
             if sampled:
                 done["evaluation"] = "sampled"  # the UI polls for the judge's badge
             yield frame("done", done)
             # resumed once the server has written `done`: a sampled answer is queued for the
             # judge (put_nowait, never waits; assistant/evals/)
-            if svc.evaluator is not None:
-                svc.evaluator.offer(call, params, self.store_key, self.parent, sampled=sampled)
+            if evaluate:
+                svc.evaluator.offer(
+                    call,
+                    params,
+                    self.store_key,
+                    self.parent,
+                    sampled=sampled,
+                    tool_results=turn.tool_results() if turn is not None else (),
+                )
         except GeneratorExit:
             if call is not None and not finished:
                 call.stopped_early(sc.ERROR_CLIENT_DISCONNECTED, "client disconnected")
-                self.error_type = sc.ERROR_CLIENT_DISCONNECTED
                 log.info("chat %s: client disconnected, upstream call closed", params.model)
+            self.error_type = sc.ERROR_CLIENT_DISCONNECTED if not terminal_sent else None
             raise
         except Exception as exc:
             if call is not None and not finished:
@@ -190,21 +239,41 @@ class ChatStream:
         finally:
             if call is not None and not finished:
                 self._finish(call, upstream)
+            if turn is not None:
+                turn.end(self.error_type)
 
-    def _done_event(self, call: ChatCall) -> dict:
-        usage = call.usage
-        ttft = call.ttft_s  # the span's own value, so that the UI and the telemetry agree
+    def _done_event(
+        self, first: ChatCall, call: ChatCall, turn: AgentTurn | None, t_answer: float | None
+    ) -> dict:
+        """The `done` event. TTFT: the first model call's (the span's own value, so that the UI
+        and the telemetry agree); usage: summed over the turn's model calls."""
+        ttft = first.ttft_s
         now = time.perf_counter()
-        return {
-            "finish_reason": call.finish_reason,
+        if turn is not None:
+            tokens = (turn.input_tokens, turn.output_tokens)
+        else:
+            usage = call.usage
+            tokens = (
+                (usage.input_tokens, usage.output_tokens) if usage is not None else (None, None)
+            )
+        done = {
+            "finish_reason": turn.stop_reason if turn and turn.stop_reason else call.finish_reason,
             "usage": (
-                {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-                if usage is not None
+                {"input_tokens": tokens[0], "output_tokens": tokens[1]}
+                if tokens[0] is not None and tokens[1] is not None
                 else None
             ),
             "ttft_ms": round(ttft * 1000, 3) if ttft is not None else None,
-            "duration_ms": round((now - call.t_start) * 1000, 3),
+            "duration_ms": round((now - first.t_start) * 1000, 3),
         }
+        if turn is not None:
+            done["time_to_answer_ms"] = (
+                round((t_answer - first.t_start) * 1000, 3) if t_answer is not None else None
+            )
+            done["steps"] = turn.steps
+            done["tool_calls"] = turn.tool_calls
+            done["tool_errors"] = turn.tool_errors
+        return done
 
     def _finish(self, call: ChatCall, upstream) -> None:
         if upstream is not None:
@@ -263,8 +332,16 @@ def reset():
 
 @api.get("/api/models")
 def models():
+    """The models, and what the UI shows around them (the agent's examples, the trace link)."""
     cfg = services().config
-    return jsonify({"models": list(cfg.models), "default": cfg.default_model})
+    return jsonify(
+        {
+            "models": list(cfg.models),
+            "default": cfg.default_model,
+            "agent": cfg.agent_enabled,
+            "trace_url": cfg.trace_url_template or None,
+        }
+    )
 
 
 @api.get("/api/openapi.json")

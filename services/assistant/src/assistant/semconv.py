@@ -34,6 +34,27 @@ SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
 ERROR_TYPE_OTHER = "_OTHER"
 
+# Agent and tool spans (GenAI semconv v1.41.1: "invoke agent internal span", "execute tool
+# span"); the agent runs in-process, so both are INTERNAL (assistant/agent/)
+OPERATION_INVOKE_AGENT = "invoke_agent"
+OPERATION_EXECUTE_TOOL = "execute_tool"
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_AGENT_DESCRIPTION = "gen_ai.agent.description"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_TOOL_DESCRIPTION = "gen_ai.tool.description"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"  # opt-in content
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"  # opt-in content
+GEN_AI_TOOL_DEFINITIONS = "gen_ai.tool.definitions"  # opt-in content
+TOOL_TYPE_FUNCTION = "function"
+AGENT_NAME = "shop-assistant"
+AGENT_DESCRIPTION = "Answers questions about the shop's products, stock, orders and policies."
+# application-specific: model calls in the turn, and why a turn ended without a model answer
+ASSISTANT_AGENT_STEPS = "assistant.agent.steps"
+ASSISTANT_AGENT_STOP_REASON = "assistant.agent.stop_reason"
+STOP_REASON_MAX_STEPS = "max_steps"
+
 # HTTP client attempt spans (HTTP semconv, stable): one CLIENT span per attempt to the LLM
 # backend, child of the chat span (assistant/http_spans.py)
 HTTP_REQUEST_METHOD = "http.request.method"

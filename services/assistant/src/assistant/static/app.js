@@ -21,9 +21,49 @@ function addMessage(role, text) {
   return { box, body };
 }
 
+// What the page knows from GET /api/models: whether the shop agent is on, the trace link.
+const page = { agent: false, traceUrl: null };
+
+const GREETING_AGENT =
+  "Hi! I am the assistant of The Splunk T-Shirt Company. I can look up our products, sizes " +
+  "and stock, your orders, and our shipping, returns and sizing policies. Try one of these:";
+const GREETING_CHAT = "Hi! Ask me anything. For example:";
+const EXAMPLES_AGENT = [
+  "Do you have the Splunk T-shirt in XL, and how long does shipping take?",
+  "Where is my order 1042?",
+  "What is the status of order 7777?",
+  "Is the Dashboard Hoodie in stock in size L?",
+  "What is your returns policy?",
+];
+const EXAMPLES_CHAT = [
+  "How should I choose a T-shirt size?",
+  "Explain distributed tracing in two sentences.",
+];
+
+function showGreeting() {
+  // not a .msg: the conversation holds only what was said
+  const box = element("div", "greeting");
+  box.append(element("div", "text", page.agent ? GREETING_AGENT : GREETING_CHAT));
+  const list = element("div", "examples");
+  for (const question of page.agent ? EXAMPLES_AGENT : EXAMPLES_CHAT) {
+    const button = element("button", "example", question);
+    button.type = "button";
+    button.addEventListener("click", () => {
+      $("message").value = question;
+      $("composer").requestSubmit();
+    });
+    list.append(button);
+  }
+  box.append(list);
+  conversation.append(box);
+}
+
 async function loadModels() {
   const response = await fetch("/api/models");
   const data = await response.json();
+  page.agent = Boolean(data.agent);
+  page.traceUrl = data.trace_url || null;
+  showGreeting();
   const select = $("model");
   for (const name of data.models) {
     const option = element("option", "", name);
@@ -127,15 +167,53 @@ async function pollJudge(meta, responseId) {
   }
 }
 
-function showDone(meta, done, responseId) {
+// One line per tool step under the answer: started at `tool_call`, completed at `tool_result`.
+function toolStarted(steps, call) {
+  const line = element("li", "tool running", `${call.name} … running`);
+  line.dataset.callId = call.id;
+  steps.append(line);
+}
+
+function toolFinished(steps, result) {
+  let line = [...steps.children].find((item) => item.dataset.callId === result.id);
+  if (!line) {
+    line = element("li", "tool");
+    steps.append(line);
+  }
+  const outcome = result.ok ? result.summary : `error: ${result.error} (${result.summary})`;
+  const args = result.arguments === undefined ? "" : ` ${result.arguments}`;
+  line.textContent = `${result.name}${args} · ${Math.round(result.duration_ms)} ms · ${outcome}`;
+  line.className = `tool ${result.ok ? "tool-ok" : "tool-error"}`;
+}
+
+function traceLink(traceId) {
+  if (!traceId || /^0+$/.test(traceId)) return null;
+  if (!page.traceUrl) return element("span", "trace", `trace ${traceId}`);
+  const link = element("a", "trace", `trace ${traceId}`);
+  link.href = page.traceUrl.replace("{trace_id}", traceId);
+  link.target = "_blank";
+  link.rel = "noopener";
+  link.title = "Open this answer's trace in Splunk APM";
+  return link;
+}
+
+function showDone(meta, done, responseId, traceId) {
   const usage = done.usage || {};
   const parts = [
     `TTFT ${done.ttft_ms == null ? "–" : Math.round(done.ttft_ms)} ms`,
+    ...(done.steps === undefined
+      ? []
+      : [
+          `answer after ${done.time_to_answer_ms == null ? "–" : Math.round(done.time_to_answer_ms)} ms`,
+          `${done.steps} model call${done.steps === 1 ? "" : "s"}, ${done.tool_calls} tool call${done.tool_calls === 1 ? "" : "s"}`,
+        ]),
     `total ${Math.round(done.duration_ms)} ms`,
     `tokens ${usage.input_tokens ?? "?"} in / ${usage.output_tokens ?? "?"} out`,
     `finish: ${done.finish_reason}`,
   ];
   meta.append(element("span", "metrics", parts.join(" · ")));
+  const trace = traceLink(traceId);
+  if (trace) meta.append(trace);
   meta.append(feedbackControls(responseId));
   if (done.evaluation === "sampled") pollJudge(meta, responseId);
 }
@@ -149,6 +227,8 @@ async function send(event) {
   $("send").disabled = true;
   addMessage("user", message);
   const { box, body } = addMessage("assistant", "");
+  const steps = element("ol", "steps");
+  box.insertBefore(steps, body);
   const meta = element("div", "meta");
   box.append(meta);
   const payload = { message, model: $("model").value };
@@ -159,6 +239,7 @@ async function send(event) {
   if (temperature !== 1) payload.temperature = temperature;
   if (topP !== 1) payload.top_p = topP;
   let responseId = null;
+  let traceId = null;
   let ended = false;
   try {
     const response = await fetch("/api/chat", {
@@ -178,9 +259,16 @@ async function send(event) {
       let events;
       [events, buffer] = parseEvents(buffer + value);
       for (const item of events) {
-        if (item.type === "start") responseId = item.data.response_id;
-        else if (item.type === "delta") body.textContent += item.data.text;
-        else if (item.type === "done") { ended = true; showDone(meta, item.data, responseId); }
+        if (item.type === "start") {
+          responseId = item.data.response_id;
+          traceId = item.data.trace_id;
+        } else if (item.type === "delta") body.textContent += item.data.text;
+        else if (item.type === "tool_call") toolStarted(steps, item.data);
+        else if (item.type === "tool_result") toolFinished(steps, item.data);
+        else if (item.type === "done") {
+          ended = true;
+          showDone(meta, item.data, responseId, traceId);
+        }
         else if (item.type === "error") {
           ended = true;
           meta.append(element("span", "error", item.data.message));
@@ -200,6 +288,7 @@ async function send(event) {
 async function reset() {
   await fetch("/api/reset", { method: "POST" });
   conversation.replaceChildren();
+  showGreeting();
   statusLine.textContent = "Started a new conversation.";
 }
 
