@@ -36,29 +36,30 @@ def tool_mock(log_dir):
         yield mock
 
 
+def running_agent(log_dir, mock, collector, **settings):
+    """The assistant with the shop agent on (and the judge off), plus `settings`."""
+    env = {"ASSISTANT_AGENT": "true", "ASSISTANT_MODELS": MODELS, "ASSISTANT_EVALUATIONS": "false"}
+    return start_assistant(
+        log_dir, mock.base_url, otlp=collector.otlp_http, env={**env, **settings}
+    )
+
+
 @pytest.fixture(scope="module")
 def agent(log_dir, tool_mock, collector):
-    env = {
-        "ASSISTANT_AGENT": "true",
-        "ASSISTANT_MODELS": MODELS,
-        "ASSISTANT_AGENT_MAX_STEPS": str(MAX_STEPS),
-        "ASSISTANT_EVALUATIONS": "false",
-    }
-    with start_assistant(log_dir, tool_mock.base_url, otlp=collector.otlp_http, env=env) as app:
+    with running_agent(
+        log_dir, tool_mock, collector, ASSISTANT_AGENT_MAX_STEPS=str(MAX_STEPS)
+    ) as app:
         yield app
 
 
 @pytest.fixture(scope="module")
 def faulty_agent(log_dir, tool_mock, collector):
     """Tool faults and content capture on: the workshop's settings."""
-    env = {
-        "ASSISTANT_AGENT": "true",
-        "ASSISTANT_MODELS": MODELS,
+    settings = {
         "ASSISTANT_TOOL_FAULTS": "get_order_status=error",
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
-        "ASSISTANT_EVALUATIONS": "false",
     }
-    with start_assistant(log_dir, tool_mock.base_url, otlp=collector.otlp_http, env=env) as app:
+    with running_agent(log_dir, tool_mock, collector, **settings) as app:
         yield app
 
 
