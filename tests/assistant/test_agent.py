@@ -149,6 +149,8 @@ def test_a_shop_question_runs_parallel_tools_and_answers_from_their_results(
     assert attrs["gen_ai.agent.name"] == "shop-assistant"
     assert attrs["gen_ai.conversation.id"] == chats[0]["attributes"]["gen_ai.conversation.id"]
     assert attrs["assistant.agent.steps"] == 2
+    # the span's time to answer is the done event's (ms, rounded to 3 decimals)
+    assert round(attrs["assistant.agent.time_to_answer"] * 1000, 3) == done["time_to_answer_ms"]
     for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
         assert attrs[key] == sum(s["attributes"][key] for s in chats) > 0
     assert done["usage"] == {

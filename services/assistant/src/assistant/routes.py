@@ -267,8 +267,10 @@ class ChatStream:
             "duration_ms": round((now - first.t_start) * 1000, 3),
         }
         if turn is not None:
+            if t_answer is not None:
+                turn.time_to_answer_s = t_answer - first.t_start
             done["time_to_answer_ms"] = (
-                round((t_answer - first.t_start) * 1000, 3) if t_answer is not None else None
+                round(turn.time_to_answer_s * 1000, 3) if t_answer is not None else None
             )
             done["steps"] = turn.steps
             done["tool_calls"] = turn.tool_calls

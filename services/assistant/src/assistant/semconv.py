@@ -53,6 +53,9 @@ AGENT_DESCRIPTION = "Answers questions about the shop's products, stock, orders 
 # application-specific: model calls in the turn, and why a turn ended without a model answer
 ASSISTANT_AGENT_STEPS = "assistant.agent.steps"
 ASSISTANT_AGENT_STOP_REASON = "assistant.agent.stop_reason"
+# seconds from the first model call's start to the answer's first text token (the done event's
+# time_to_answer_ms): what a user waits for words, tool steps included
+ASSISTANT_AGENT_TIME_TO_ANSWER = "assistant.agent.time_to_answer"
 STOP_REASON_MAX_STEPS = "max_steps"
 
 # HTTP client attempt spans (HTTP semconv, stable): one CLIENT span per attempt to the LLM

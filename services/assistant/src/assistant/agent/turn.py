@@ -140,6 +140,7 @@ class AgentTurn:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.stop_reason: str | None = None
+        self.time_to_answer_s: float | None = None  # set by the stream with the done event
         self._ended = False
 
     def step_params(self) -> ChatParams:
@@ -288,6 +289,8 @@ class AgentTurn:
             attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
         if self.stop_reason:
             attributes[sc.ASSISTANT_AGENT_STOP_REASON] = self.stop_reason
+        if self.time_to_answer_s is not None:
+            attributes[sc.ASSISTANT_AGENT_TIME_TO_ANSWER] = self.time_to_answer_s
         if self._cfg.capture_in_span:
             attributes[sc.GEN_AI_TOOL_DEFINITIONS] = json.dumps(
                 [d["function"] for d in ShopTools.definitions()], separators=(",", ":")
