@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from assistant import semconv as sc
-from assistant.evals.evaluator import trace_sampled
+from assistant.evals.evaluator import Evaluator, trace_sampled
 from harness.assistant import chat, start_assistant
 from harness.collector import wait_until
 from harness.evaluations import scorecard_report
@@ -583,3 +583,93 @@ def test_the_badge_works_without_telemetry(log_dir, fast_mock_llm, judge):
         body = wait_until(ready, timeout=20)
         assert body["status"] == "done" and len(body["evaluations"]) == 4
         assert "Traceback" not in a.process.log()
+
+
+# --- the worker thread, in this process (no SDK: the API's no-op providers) ----------------
+
+
+def _in_process_evaluator(judge_url: str, state_dir) -> Evaluator:
+    from assistant.config import load_config
+    from assistant.telemetry import create_instruments
+
+    env = {
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_API_KEY": "sk-chat",
+        "ASSISTANT_STATE_DIR": str(state_dir),  # the workers' shared SQLite store
+        **judged_env(judge_url, "in-process"),
+    }
+    return Evaluator(load_config(env), create_instruments())
+
+
+def _offered_chat(question: str):
+    from types import SimpleNamespace
+
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    trace_id = uuid.uuid4().int
+    context = SpanContext(trace_id, 1, is_remote=False, trace_flags=TraceFlags(1))
+    params = SimpleNamespace(
+        model="gpt-4o-mini",
+        response_id=f"resp_{uuid.uuid4().hex}",
+        messages=({"role": "user", "content": question},),
+    )
+    span = SimpleNamespace(get_span_context=lambda: context)
+    return SimpleNamespace(span=span, response_id="chatcmpl-1", text="an answer", params=params)
+
+
+def _thread_cpu_s(thread: threading.Thread) -> float:
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def test_the_worker_thread_builds_the_client_and_blocks_when_idle(tmp_path):
+    """The first sampled answer only starts the thread (the judge's client is built in it, not on
+    the request path); an idle thread uses no CPU (it blocks on its queue, no 0.2 s polling), and
+    stop() ends it at once."""
+    with FakeJudge() as judge:
+        evaluator = _in_process_evaluator(judge.base_url, tmp_path)
+        built_in: list[int] = []
+        make_client = evaluator._make_client
+
+        def recording_make_client():
+            built_in.append(threading.get_ident())
+            return make_client()
+
+        evaluator._make_client = recording_make_client
+        try:
+            call = _offered_chat("what is a span?")
+            assert evaluator.offer(call, call.params, "s1", None, sampled=True)
+            pending = evaluator.result(call.params.response_id, "s1")
+            assert pending is not None and pending["status"] in ("pending", "done")
+
+            def judged():
+                result = evaluator.result(call.params.response_id, "s1")
+                return result if result and result["status"] == "done" else None
+
+            done = wait_until(judged, timeout=10)
+            assert [e["score"] for e in done["evaluations"]] == [1, 1, 1, 1]
+            thread = evaluator._thread
+            assert built_in == [thread.ident] != [threading.get_ident()]
+            time.sleep(0.3)  # the result is stored: nothing left to do
+            idle_start = _thread_cpu_s(thread)
+            time.sleep(1.0)
+            assert _thread_cpu_s(thread) - idle_start < 10e-6  # polling woke it 5 times a second
+            started = time.monotonic()
+            evaluator.stop(5.0)
+            assert time.monotonic() - started < 1.0 and not thread.is_alive()
+            assert len(judge.requests) == 1
+        finally:
+            evaluator.stop(1.0)
+
+
+def test_stop_evaluates_what_is_queued_within_the_bound(tmp_path):
+    with FakeJudge() as judge:
+        judge.mode, judge.delay_s = "slow", 0.2
+        evaluator = _in_process_evaluator(judge.base_url, tmp_path)
+        calls = [_offered_chat(f"question {i}") for i in range(3)]
+        try:
+            assert all(evaluator.offer(c, c.params, "s2", None, sampled=True) for c in calls)
+            evaluator.stop(5.0)  # queued behind the three answers: all three are judged first
+            statuses = [evaluator.result(c.params.response_id, "s2")["status"] for c in calls]
+            assert statuses == ["done"] * 3 and len(judge.requests) == 3
+        finally:
+            evaluator.stop(1.0)

@@ -10,13 +10,16 @@ Design (README, "Evaluations"):
 - one non-streaming judge call per answer through an openai client of its own, traced as a
   CLIENT span `judge {model}` in the chat's trace, timed in assistant.evaluation.judge.duration;
   only chats (`ChatStream`) are offered, so a judge's own answer is never evaluated (whatever
-  the models are called: the real API's default judge gpt-4o-mini is a chat model too);
+  the models are called: the real API's default judge gpt-4o-mini is a chat model too); the
+  client is built by the thread when it starts, and the idle thread blocks on its queue (no
+  polling: stop() queues a marker behind the answers still to evaluate);
 - results: `gen_ai.evaluation.result` events parented on the chat span, the
   `gen_ai.evaluation.score` histogram, and a short summary in a TTL map for the UI's badge.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -51,6 +54,7 @@ STATUS_PENDING = "pending"  # queued; the badge endpoint answers 200 with it, so
 STATUS_DONE = "done"
 STATUS_JUDGE_ERROR = "judge_error"
 STATUS_DROPPED = "dropped"
+_STOP = object()  # queued by stop(): the worker thread blocks on its queue, it never polls it
 
 
 def trace_sampled(trace_id: int, rate: float) -> bool:
@@ -138,8 +142,9 @@ class Evaluator:
         self.rate = cfg.eval_sample_rate
         self.judge_model = cfg.judge_model
         self._client = client
+        self._client_pid = os.getpid() if client is not None else 0
         self._results = _result_map(cfg) if self.enabled else None
-        self._queue: queue.Queue[EvalRequest] = queue.Queue(maxsize=cfg.eval_queue_size)
+        self._queue: queue.Queue = queue.Queue(maxsize=cfg.eval_queue_size)  # EvalRequest, _STOP
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -241,14 +246,20 @@ class Evaluator:
         with self._lock:
             if self._thread is not None and self._pid == pid:
                 return
-            if self._client is None or self._pid not in (0, pid):
-                self._client = self._make_client()
             self._stopping.clear()
             thread = threading.Thread(target=self._run, name="assistant-evaluator", daemon=True)
             thread.start()
             self._thread, self._pid = thread, pid
         with _RUNNING_LOCK:
             _RUNNING.append(self)
+
+    def _judge_client(self) -> openai.OpenAI:
+        """The judge's openai client, built in the worker thread (when it starts, not on the
+        request path of the first sampled answer) and again in a forked child."""
+        pid = os.getpid()
+        if self._client is None or self._client_pid != pid:
+            self._client, self._client_pid = self._make_client(), pid
+        return self._client
 
     def _make_client(self) -> openai.OpenAI:
         cfg = self._cfg
@@ -266,27 +277,32 @@ class Evaluator:
             return
         self._deadline = time.monotonic() + timeout_s
         self._stopping.set()
-        thread.join(timeout_s + 1.0)
+        # behind what is queued; a full queue makes room as the thread evaluates
+        with contextlib.suppress(queue.Full):
+            self._queue.put(_STOP, timeout=timeout_s)
+        thread.join(max(0.0, self._deadline - time.monotonic()) + 1.0)
         left = 0
         while True:  # taken out, so that a thread still in a judge call cannot count them again
             try:
-                self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            left += 1
+            if item is not _STOP:
+                left += 1
         if left:
             self._count(sc.OUTCOME_DROPPED, left)
             log.info("evaluator stopped: %d queued answers not evaluated", left)
         self._thread = None
 
     def _run(self) -> None:
+        try:
+            self._judge_client()
+        except Exception:  # evaluate() tries again, and counts the failure per answer
+            log.exception("building the judge client failed")
         while True:
-            try:
-                request = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return
-                continue
+            request = self._queue.get()  # blocks without polling: an idle worker costs no CPU
+            if request is _STOP:
+                return
             if self._stopping.is_set() and time.monotonic() > self._deadline:
                 self._count(sc.OUTCOME_DROPPED)
                 return
@@ -319,7 +335,7 @@ class Evaluator:
         error_type: str | None = None
         verdicts: list[dict] | None = None
         try:
-            response = self._client.post(
+            response = self._judge_client().post(
                 "/chat/completions",
                 cast_to=object,
                 body=judge_body(judge, request.question, request.answer, list(request.context)),
