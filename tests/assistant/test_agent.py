@@ -5,10 +5,13 @@ tool calls it sent, what it grounded its answer on) and the seeded shop data."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+import yaml
 
 from harness.assistant import chat, start_assistant
 from harness.mock_llm import start_mock_llm
@@ -273,3 +276,82 @@ def test_an_injected_tool_fault_is_visible_and_explained(faulty_agent, collector
         "id": call_part["id"],
         "result": span["attributes"]["gen_ai.tool.call.result"],
     }
+
+
+def shipped_profiles_made_fast() -> str:
+    """The shipped profiles with every timing instant: the tool traits (illustrative, per model)
+    stay as shipped."""
+    path = ROOT / "services/mock-llm/src/mock_llm/profiles.yaml"
+    document = yaml.safe_load(path.read_text("utf-8"))
+    for profile in document["models"].values():
+        profile.update(ttft_ms=0, ttft_jitter_ms=0, tokens_per_s=100000)
+        profile["output_tokens"] = {"min": 3, "mean": 5, "max": 8}
+    document["defaults"].update(rpm=0, tpm=0)
+    return yaml.safe_dump(document)
+
+
+TURNS_PER_MODEL = 120
+
+
+def test_the_models_tool_slips_follow_their_profiles(log_dir, collector):
+    """A seeded bake-off of order questions: for every turn, what the assistant reports (a tool
+    error, the first tool called, the steps) is exactly what the mock's log says it did (its
+    traits), and each model's slip rates match its profile within three standard errors."""
+    profiles = shipped_profiles_made_fast()
+    models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o3-mini")
+    traits = {m: yaml.safe_load(profiles)["models"][m]["tools"] for m in models}
+    with (
+        start_mock_llm(log_dir, env={"MOCK_LLM_SEED": "7"}, profiles=profiles) as mock,
+        running_agent(log_dir, mock, collector, ASSISTANT_MODELS=",".join(models)) as app,
+    ):
+        jobs = [(m, i) for m in models for i in range(TURNS_PER_MODEL)]
+
+        def turn(job):
+            model, i = job
+            result = ask(app, f"Where is my order {1000 + i}?", model=model)
+            return model, result, mock_log(mock, result.first("start")["trace_id"])
+
+        with ThreadPoolExecutor(8) as pool:
+            turns = list(pool.map(turn, jobs))
+    seen = {m: {"wrong_tool": 0, "malformed_arguments": 0, "extra_step": 0} for m in models}
+    for model, result, log in turns:
+        done = result.first("done")
+        results = [d for e, d in result.events if e == "tool_result"]
+        assert len(log) == done["steps"]
+        first = log[0]["tools"]
+        assert [r["name"] for r in results[: len(first["calls"])]] == [
+            c["name"] for c in first["calls"]
+        ]
+        # per model call: the mock's slips in that call are what the assistant ran
+        by_step: dict[int, list[dict]] = {}
+        for r in results:
+            by_step.setdefault(r["step"], []).append(r)
+        for step, entry in enumerate(log[:-1], start=1):
+            valid = entry["tools"]["arguments_valid"]
+            errors = [r["error"] == "invalid_json" for r in by_step[step]]
+            assert errors == [not v for v in valid], (model, step, entry["tools"], by_step[step])
+        first_slips = log[0]["tools"]["traits"]
+        wrong = results[0]["name"] != "get_order_status"
+        assert wrong == ("wrong_tool" in first_slips), (model, first_slips, results)
+        assert done["tool_errors"] == sum(1 for r in results if not r["ok"])
+        extra = any("extra_step" in entry["tools"]["traits"] for entry in log)
+        assert (done["steps"] == 3) == extra, (model, done)
+        assert done["finish_reason"] == "stop"
+        # the rates: the first call's slips, and an extra step anywhere in the turn
+        seen[model]["wrong_tool"] += "wrong_tool" in first_slips
+        seen[model]["malformed_arguments"] += "malformed_arguments" in first_slips
+        seen[model]["extra_step"] += extra
+    print("tool slips per turn (observed / profile):")
+    for model in models:
+        print(
+            f"  {model:13}",
+            ", ".join(
+                f"{t} {n / TURNS_PER_MODEL:.3f}/{traits[model][t]}" for t, n in seen[model].items()
+            ),
+        )
+    for model in models:
+        for trait, count in seen[model].items():
+            p = traits[model][trait]
+            observed = count / TURNS_PER_MODEL
+            bound = 3 * math.sqrt(p * (1 - p) / TURNS_PER_MODEL) + 1 / TURNS_PER_MODEL
+            assert abs(observed - p) <= bound, (model, trait, observed, p)
