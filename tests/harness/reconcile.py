@@ -31,6 +31,14 @@ measurement, so it is bounded two ways:
 - span TTFT p50 within 10 % of the profile's TTFT plus the median prefill: the mock draws TTFT
   jitter with a 10 % standard deviation, so the median of about 15 requests stays within 10 %
   with a margin of about three standard errors.
+
+Agent turns (ASSISTANT_AGENT=true) have one chat span and one mock entry per model call ("step"),
+joined in order by completion id. TTFT is the first call's (the client's first output event is
+the `tool_call` or `delta` it relays); each call's span usage is what the mock sent for it; the
+`done` usage is their sum; the client's text deltas are the last call's tokens. The client sees
+only the answer's text gaps, so the gap histogram's count is checked against the client's gaps
+plus the mock's gaps of the earlier calls (its tokens sent - 1 each), and its mean against the
+client's only for models without hidden gaps.
 """
 
 from __future__ import annotations
@@ -70,6 +78,10 @@ class Joined:
     tokens: dict[str, int | None]
     client_gaps_ms: list[float]
     prefill_ms: float
+    hidden_gaps: int = (
+        0  # gaps of the agent's earlier model calls (tool calls) the client cannot see
+    )
+    later_ttft_ms: list[float] = field(default_factory=list)  # the agent's later calls' TTFTs
 
     @property
     def span_over_mock_ms(self) -> float:
@@ -98,7 +110,8 @@ def chat_spans_by_trace(spans: list[dict]) -> dict[str, list[dict]]:
 
 
 def join(samples: list[dict], spans: list[dict], mock_log: list[dict]) -> Reconciliation:
-    """Join every good client sample to its chat span and mock entry; per-request checks."""
+    """Join every good client sample to its chat spans and mock entries (one each per model call
+    of the turn); per-request checks."""
     result = Reconciliation()
     by_trace = chat_spans_by_trace(spans)
     mock_by_trace = defaultdict(list)
@@ -109,21 +122,38 @@ def join(samples: list[dict], spans: list[dict], mock_log: list[dict]) -> Reconc
         if sample.get("error_kind") is not None:
             continue
         trace_id = sample["trace_id"]
-        chats = by_trace.get(trace_id, [])
+        chats = sorted(by_trace.get(trace_id, []), key=lambda span: span["start_ns"])
         # the judge's call (docs/evaluations.md) shares the chat's trace: only the sample's model
-        mocks = [
-            m for m in mock_by_trace.get(trace_id, []) if m.get("model") in (None, sample["model"])
-        ]
-        if len(chats) != 1 or len(mocks) != 1:
-            result.fail(f"{trace_id}: {len(chats)} chat spans and {len(mocks)} mock entries, not 1")
+        mocks = sorted(
+            (
+                m
+                for m in mock_by_trace.get(trace_id, [])
+                if m.get("model") in (None, sample["model"])
+            ),
+            key=lambda entry: entry["time"],
+        )
+        steps = sample.get("steps") or 1
+        if len(chats) != steps or len(mocks) != steps:
+            result.fail(
+                f"{trace_id}: {len(chats)} chat spans and {len(mocks)} mock entries, not {steps}"
+            )
+            continue
+        if any(
+            span["attributes"].get(RESPONSE_ID) != mock.get("completion_id")
+            for span, mock in zip(chats, mocks, strict=True)
+        ):
+            result.fail(f"{trace_id}: the chat spans' response ids are not the mock's, in order")
             continue
         span, mock = chats[0], mocks[0]
         attrs = span["attributes"]
-        if attrs.get(RESPONSE_ID) != mock.get("completion_id"):
-            result.fail(f"{trace_id}: span response id {attrs.get(RESPONSE_ID)} is not the mock's")
         if SPAN_TTFT not in attrs:
             result.fail(f"{trace_id}: the chat span has no {SPAN_TTFT}")
             continue
+        for n, (step_span, step_mock) in enumerate(zip(chats, mocks, strict=True), start=1):
+            sent, used = step_mock.get("tokens_sent"), step_span["attributes"].get(OUTPUT_TOKENS)
+            if sent != used:
+                result.fail(f"{trace_id}: call {n}: span usage {used}, the mock sent {sent}")
+        limited = sample.get("finish_reason") == "max_steps"  # the message is not the model's
         joined = Joined(
             trace_id=trace_id,
             model=sample["model"],
@@ -133,14 +163,24 @@ def join(samples: list[dict], spans: list[dict], mock_log: list[dict]) -> Reconc
             client_ttft_ms=sample["ttft_ms"],
             done_ttft_ms=sample.get("server_ttft_ms"),
             tokens={
-                "mock sent": mock.get("tokens_sent"),
-                "span usage": attrs.get(OUTPUT_TOKENS),
+                "mock sent": sum(m.get("tokens_sent") or 0 for m in mocks),
+                "span usage": sum(c["attributes"].get(OUTPUT_TOKENS) or 0 for c in chats),
                 "done usage": sample.get("output_tokens"),
-                "client deltas": len(sample.get("content_ms") or ()),
             },
             client_gaps_ms=[b - a for a, b in itertools.pairwise(sample["content_ms"])],
             prefill_ms=mock["plan"]["prefill_ms"],
+            hidden_gaps=sum(max(0, (m.get("tokens_sent") or 0) - 1) for m in mocks[:-1]),
+            later_ttft_ms=[c["attributes"].get(SPAN_TTFT, 0.0) * 1000.0 for c in chats[1:]],
         )
+        deltas = len(sample.get("content_ms") or ())
+        if not limited and deltas != mocks[-1].get("tokens_sent"):
+            result.fail(
+                f"{trace_id}: {deltas} text deltas, the answering call sent "
+                f"{mocks[-1].get('tokens_sent')} tokens"
+            )
+        if limited:
+            joined.client_gaps_ms = []
+            joined.hidden_gaps = sum(max(0, (m.get("tokens_sent") or 0) - 1) for m in mocks)
         result.joined.append(joined)
         check_request(joined, result)
     return result
@@ -246,26 +286,29 @@ def check_metrics(result: Reconciliation, model: str, group: list[Joined], point
     """The histograms of one model against the spans and the client."""
     row = result.table[model]
     client_gaps = [gap for j in group for gap in j.client_gaps_ms]
+    hidden = sum(j.hidden_gaps for j in group)
     gap_count, gap_sum = histogram_totals(points, GAP_METRIC, model)
     ttft_count, ttft_sum = histogram_totals(points, TTFT_METRIC, model)
     row["metric_ttft_mean_ms"] = ttft_sum / ttft_count * 1000 if ttft_count else None
     row["metric_gap_mean_ms"] = gap_sum / gap_count * 1000 if gap_count else None
-    if gap_count != len(client_gaps):
+    if gap_count != len(client_gaps) + hidden:
         result.fail(
-            f"{model}: {gap_count} time-per-chunk values, the client saw {len(client_gaps)}"
+            f"{model}: {gap_count} time-per-chunk values, the client saw {len(client_gaps)} "
+            f"(and the earlier calls of agent turns had {hidden})"
         )
-    elif client_gaps:
+    elif client_gaps and not hidden:
         share = abs(row["metric_gap_mean_ms"] / row["client_gap_mean_ms"] - 1)
         if share > GAP_MEAN_SHARE:
             result.fail(
                 f"{model}: time per output chunk mean {row['metric_gap_mean_ms']:.2f} ms vs "
                 f"the client's mean gap {row['client_gap_mean_ms']:.2f} ms ({share:.0%})"
             )
-    span_sum = sum(j.span_ttft_ms for j in group)
-    if ttft_count != len(group) or abs(ttft_sum * 1000 - span_sum) > 0.01 * len(group):
+    span_ttfts = [t for j in group for t in (j.span_ttft_ms, *j.later_ttft_ms)]
+    span_sum = sum(span_ttfts)
+    if ttft_count != len(span_ttfts) or abs(ttft_sum * 1000 - span_sum) > 0.01 * len(span_ttfts):
         result.fail(
             f"{model}: TTFT histogram ({ttft_count} values, sum {ttft_sum * 1000:.1f} ms) is "
-            f"not the span attribute ({len(group)} values, sum {span_sum:.1f} ms)"
+            f"not the span attribute ({len(span_ttfts)} values, sum {span_sum:.1f} ms)"
         )
 
 

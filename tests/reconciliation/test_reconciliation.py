@@ -141,9 +141,11 @@ def test_judge_traffic_stays_out_of_the_chat_figures(run, reconciliation):
 
 
 def test_early_role_chunk_does_not_shorten_the_ttft(reconciliation):
-    """gpt-4.1-mini's role chunk arrives at once; its TTFT is still the first token's (~250 ms)."""
+    """gpt-4.1-mini's role chunk arrives at once; its TTFT is still the first token's (~250 ms).
+    Timing the role chunk would give about 4 ms; half the profile's TTFT is five standard
+    deviations of its jitter (10 %) below it, so no honest request comes near the bound."""
     early = [j for j in reconciliation.joined if j.model == "gpt-4.1-mini"]
-    assert early and min(j.span_ttft_ms for j in early) > 0.8 * PROFILE_TTFT_MS["gpt-4.1-mini"]
+    assert early and min(j.span_ttft_ms for j in early) > 0.5 * PROFILE_TTFT_MS["gpt-4.1-mini"]
 
 
 def test_scorecard_agrees_with_strict(run, reconciliation, tmp_path):
