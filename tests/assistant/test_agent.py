@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -355,3 +357,37 @@ def test_the_models_tool_slips_follow_their_profiles(log_dir, collector):
             observed = count / TURNS_PER_MODEL
             bound = 3 * math.sqrt(p * (1 - p) / TURNS_PER_MODEL) + 1 / TURNS_PER_MODEL
             assert abs(observed - p) <= bound, (model, trait, observed, p)
+
+
+def test_the_workshops_trace_tree_prints_the_agent_turn(agent, collector, tmp_path):
+    """docs/workshop.md exercise 4c: its trace_tree.py, run as written on the archive, prints
+    the turn's span tree (server, invoke_agent, chat, execute_tool x2, chat)."""
+    guide = (ROOT / "docs/workshop.md").read_text("utf-8")
+    section = guide.split("## 4c.", 1)[1]
+    script = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "trace_tree.py").write_text(script)
+    (tmp_path / "telemetry").mkdir()
+    (tmp_path / "telemetry" / "archive").symlink_to(collector.archive)
+    result = ask(agent, QUESTION)
+    trace_id = result.first("start")["trace_id"]
+    trace_spans(collector, trace_id, 6)
+    printed = subprocess.run(
+        [sys.executable, "trace_tree.py", trace_id],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    tree = [
+        ((len(line) - len(line.lstrip())) // 2, line.strip().split("  ")[0])
+        for line in printed.splitlines()
+    ]
+    assert [(depth, name) for depth, name in tree if name != "POST"] == [
+        (0, "POST /api/chat"),
+        (1, "invoke_agent shop-assistant"),
+        (2, "chat gpt-4o-mini"),
+        (2, "execute_tool check_inventory"),
+        (2, "execute_tool get_policy"),
+        (2, "chat gpt-4o-mini"),
+    ], printed
