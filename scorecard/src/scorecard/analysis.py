@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import checks, quality, stats
+from . import agents, checks, quality, stats
 from .config import Settings
 from .errors import EXIT_NO_DATA, ScorecardError
 from .loadgen import PERCENTILES, LoadgenSummary
@@ -116,6 +116,19 @@ class Selection:
     method: str
     notes: list[str] = field(default_factory=list)
     summary_matches: bool = False
+    # the selection's rules, for spans other than chat calls (the agent turns)
+    traces: set[str] | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def includes(self, span: Span) -> bool:
+        """A span selected by the same rules as the chat calls (trace of the run, start)."""
+        start = span.start_ns / 1e9
+        return (
+            (self.traces is None or span.trace_id in self.traces)
+            and (self.since is None or start >= self.since)
+            and (self.until is None or start <= self.until)
+        )
 
 
 def is_chat_span(span: Span) -> bool:
@@ -243,6 +256,9 @@ def select_calls(archive: Archive, settings: Settings, summary: LoadgenSummary |
         method=method,
         notes=notes,
         summary_matches=summary_matches,
+        traces=traces,
+        since=since,
+        until=until,
     )
 
 
@@ -764,7 +780,61 @@ def analyse(
         "assistant_added": checks.added_overview(result, settings.max_added_ttft_ms),
     }
     _add_evaluation_checks(body["consistency"], archive, selection.calls, points, models)
+    _add_agent_turns(body, archive, selection, points, models, prices)
     return body, samples
+
+
+def _add_agent_turns(
+    body: dict[str, Any],
+    archive: Archive,
+    selection: Selection,
+    points: list[MetricPoint],
+    models: list[str],
+    prices: PriceTable,
+) -> None:
+    """The "Agent turns" blocks and their checks (agents.py), only when the selection has
+    `invoke_agent` spans of a scored model: an archive without them is reported as before."""
+    turns = [t for t in agents.collect(archive.spans, selection, is_chat_span) if t.model in models]
+    if not turns:
+        return
+    by_model: dict[str, list[agents.Turn]] = defaultdict(list)
+    for turn in turns:
+        by_model[turn.model].append(turn)
+    rows = []
+    for model in models:
+        if model in by_model:
+            body["models"][model]["agents"] = agents.model_figures(by_model[model], prices)
+            rows += agents.consistency_rows(model, by_model[model])
+    body["agents"] = {
+        "models": sorted(by_model),
+        "answers": len(turns),
+        "consistency": {
+            "rows": rows,
+            "disagreements": sum(1 for row in rows if row["flagged"]),
+            "meaning": agents.CONSISTENCY_MEANING,
+        },
+    }
+    # tool runs: execute_tool spans vs the execute_tool points of the duration histogram
+    agent_models = {
+        s.span_id: str(s.attributes[MODEL]) for s in archive.spans if agents.is_agent_span(s)
+    }
+    tools = [
+        (
+            str(s.attributes.get(MODEL) or agent_models.get(s.parent_span_id, "")),
+            agents.tool_name(s),
+            s,
+        )
+        for s in archive.spans
+        if agents.is_tool_span(s)
+    ]
+    chosen = {t.span_id for turn in turns for t in turn.tools}
+    tool_rows, notes = checks.tool_consistency(
+        chosen, tools, points, archive.points, sorted(by_model)
+    )
+    consistency = body["consistency"]
+    consistency["rows"] += tool_rows
+    consistency["notes"] += notes
+    consistency["disagreements"] = sum(1 for row in consistency["rows"] if row["flagged"])
 
 
 def _add_evaluation_checks(

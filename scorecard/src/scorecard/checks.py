@@ -39,12 +39,15 @@ from . import stats
 from .names import (
     DURATION_METRIC,
     EVALUATION_NAME,
+    EXECUTE_TOOL,
     MODEL,
+    OPERATION,
     OUTPUT_TOKENS,
     QUALITY_EVALUATIONS,
     SCORE_METRIC,
     TOKEN_METRIC,
     TOKEN_TYPE,
+    TOOL_NAME,
     TTFT,
     TTFT_METRIC,
     is_chat_point,
@@ -360,6 +363,67 @@ def evaluation_consistency(
     return [row for row in rows if row is not None], notes
 
 
+def tool_consistency(
+    selected: set[str],
+    tools: list[tuple[str, str, Span]],
+    window_points: list[MetricPoint],
+    archive_points: list[MetricPoint],
+    models: list[str],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per model and tool: the `execute_tool` spans vs the count of the `execute_tool` points of
+    `gen_ai.client.operation.duration` (every run, failures included), over the spans the
+    selection's points cover, as for the chat calls (the assistant records the duration just
+    before it ends the tool span). `tools`: (model, tool, span) for every tool span of the
+    archive; `selected`: the span ids of the selection's. Not checked without GenAI metrics."""
+    if not any(p.type == "histogram" and p.name in CHECKED_METRICS for p in archive_points):
+        return [], []
+
+    def tool_point(point: MetricPoint) -> bool:
+        return (
+            point.type == "histogram"
+            and point.name == DURATION_METRIC
+            and point.attributes.get(OPERATION) == EXECUTE_TOOL
+        )
+
+    keyed = [p for p in archive_points if tool_point(p)] or archive_points
+    coverage = _Coverage(archive_points, keyed, [span.resource for _, _, span in tools])
+    names: dict[str, set[str]] = defaultdict(set)
+    for point in window_points:
+        model = str(point.attributes.get(MODEL) or "")
+        if tool_point(point) and model in models:
+            name = str(point.attributes.get(TOOL_NAME) or "")
+            coverage.add(point, model, f"tool {name}")
+            names[model].add(name)
+    for model, name, span in tools:
+        if span.span_id in selected:
+            names[model].add(name)
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for model in models:
+        extra = pending = 0
+        for name in sorted(names[model]):
+            spans, more, late = coverage.split(
+                [s for m, n, s in tools if m == model and n == name], f"tool {name}", model,
+                selected=lambda s: s.span_id in selected, at=lambda s: s.end_ns,
+                resource=lambda s: s.resource,
+            )  # fmt: skip
+            extra, pending = extra + more, pending + late
+            metric = coverage.merged.get((model, f"tool {name}"), _Merged())
+            rows.append(_count_row(model, f"Tool calls {name}", "calls", len(spans), metric.count))
+        if extra:
+            notes.append(
+                f"{model}: {extra} tool call(s) outside the selection share a metric export "
+                "interval with it, so they are compared too"
+            )
+        if pending:
+            notes.append(
+                f"{model}: {pending} tool call(s) of the selection ended after the archive's "
+                "last metric export: left out of these checks; run the report again after the "
+                "next export"
+            )
+    return rows, notes
+
+
 # --- latency the assistant added -------------------------------------------------------------
 
 
@@ -461,6 +525,13 @@ def gate(doc: dict[str, Any], strict: bool) -> dict[str, Any]:
             failures.append(
                 f"{row['model']} {row['figure']}: {side} {_value(row['spans'], unit)} vs metrics "
                 f"{_value(row['metrics'], unit)} ({limit} {unit})"
+            )
+    for row in doc.get("agents", {}).get("consistency", {}).get("rows", []):
+        if row["flagged"]:
+            failures.append(
+                f"{row['model']} {row['figure']}: agent spans {row['agent']:.0f} vs their chat "
+                f"spans {row['children']:.0f} {row['unit']}, {row['turns_disagreeing']} turn(s) "
+                "disagree (must be equal)"
             )
     return {"strict": strict, "passed": not failures, "failures": failures}
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import analysis, checks, quality, ranking, render
+from . import agents, analysis, checks, quality, ranking, render
 from .config import Settings, parse_settings
 from .errors import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, ScorecardError
 from .loadgen import read_summary
@@ -67,6 +67,9 @@ def build(settings: Settings) -> tuple[dict[str, Any], dict[str, dict[str, list[
             "quality": (quality.__doc__ or "").strip(),
         },
     }
+    if "agents" in body:  # only with agent turns: an archive without them is reported as before
+        doc["agents"] = body["agents"]
+        doc["method"]["agents"] = (agents.__doc__ or "").strip()
     doc["checks"] = checks.gate(doc, settings.strict)
     return doc, samples
 

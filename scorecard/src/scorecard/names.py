@@ -19,6 +19,10 @@ REVISION = "assistant.feedback.revision"
 SYNTHETIC = "synthetic_request"
 OPERATION = "gen_ai.operation.name"
 CHAT = "chat"
+# the shop agent's spans (GenAI semconv "invoke agent" and "execute tool" spans)
+INVOKE_AGENT = "invoke_agent"
+EXECUTE_TOOL = "execute_tool"
+TOOL_NAME = "gen_ai.tool.name"
 # the shop agent also records its tool runs here, with gen_ai.operation.name=execute_tool
 DURATION_METRIC = "gen_ai.client.operation.duration"
 TTFT_METRIC = "gen_ai.client.operation.time_to_first_chunk"

@@ -429,7 +429,15 @@ def consistency_intro(doc: dict[str, Any]) -> str:
         f"be equal, means within max({tol['mean_ms']:g} ms, {tol['mean_pct']:g}% of the "
         "metric's). Evaluations: the gen_ai.evaluation.result events (Spans column) vs the "
         "gen_ai.evaluation.score histogram with that evaluation name, counts equal and means "
-        "within max(0.001, 2% of the metric's). A DISAGREE means " + doc["consistency"]["meaning"]
+        "within max(0.001, 2% of the metric's). "
+        + (
+            "Tool calls: the execute_tool spans vs the execute_tool points of "
+            "gen_ai.client.operation.duration, per model and tool, equal. "
+            if "agents" in doc
+            else ""
+        )
+        + "A DISAGREE means "
+        + doc["consistency"]["meaning"]
     )
 
 
@@ -459,7 +467,8 @@ def checks_text(doc: dict[str, Any]) -> str:
         if doc["consistency"]["checked"]
         else "spans vs metrics not checked (no metrics in the archive)"
     )
-    return f"Checks: {client}; {spans}."
+    agents = "; agent turns agree with their spans" if "agents" in doc else ""
+    return f"Checks: {client}; {spans}{agents}."
 
 
 def meaning_lines(doc: dict[str, Any]) -> list[str]:
@@ -595,6 +604,162 @@ def error_rows(entry: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+# --- agent turns (only with invoke_agent spans; see agents.py) -------------------------------
+
+AGENT_HEADER = [
+    "Model",
+    "Answers",
+    "Failed",
+    "Tool calls / answer",
+    "Tool error rate",
+    "Steps / answer",
+    "Step-limit rate",
+    "Time to answer p50",
+    "Time to answer p90",
+    "In tok / answer",
+    "Out tok / answer",
+    "Cost / answer",
+]
+TOOL_HEADER = ["Model", "Tool", "Calls", "Error rate", "Duration p50", "Duration p90"]
+AGENT_CHECK_HEADER = [
+    "Model",
+    "Figure",
+    "Agent spans",
+    "Chat spans",
+    "Difference",
+    "Turns disagreeing",
+    "Check",
+]
+
+
+def agent_models(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(m, e["agents"]) for m, e in doc["models"].items() if "agents" in e]
+
+
+def agent_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            model,
+            str(block["answers"]),
+            str(block["failed"]),
+            num(block["tool_calls_per_answer"], 2),
+            pct(block["tool_error_rate"]),
+            num(block["steps_per_answer"], 2),
+            pct(block["step_limit_rate"]),
+            ms(block["time_to_answer_ms"]["p50"]),
+            ms(block["time_to_answer_ms"]["p90"]),
+            num(block["input_tokens_per_answer"]),
+            num(block["output_tokens_per_answer"]),
+            usd(block["cost_per_answer_usd"]),
+        ]
+        for model, block in agent_models(doc)
+    ]
+
+
+def tool_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            model,
+            name,
+            str(tool["calls"]),
+            pct(tool["error_rate"]),
+            ms(tool["duration_ms"]["p50"]),
+            ms(tool["duration_ms"]["p90"]),
+        ]
+        for model, block in agent_models(doc)
+        for name, tool in block["tools"].items()
+    ]
+
+
+def agent_check_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            row["model"],
+            row["figure"],
+            f"{row['agent']:,.0f}",
+            f"{row['children']:,.0f}",
+            f"{row['difference']:+,.0f}",
+            str(row["turns_disagreeing"]),
+            "DISAGREE" if row["flagged"] else "ok",
+        ]
+        for row in doc["agents"]["consistency"]["rows"]
+    ]
+
+
+def agent_intro(doc: dict[str, Any]) -> str:
+    block = doc["agents"]
+    return (
+        f"The shop agent's turns: {block['answers']} invoke_agent span(s) of the selection "
+        f"({', '.join(block['models'])}), each parenting its chat calls and execute_tool runs. "
+        "Time to answer: assistant.agent.time_to_answer (first model call's start to the "
+        "answer's first text token); tokens per answer: the agent span's usage (summed over "
+        "its model calls); cost per answer: the price table on each chat call's tokens, summed "
+        "per turn; tool durations: successful runs. Definitions: scorecard/README.md, "
+        '"Agent turns", and the Method below.'
+    )
+
+
+def agent_check_intro(doc: dict[str, Any]) -> str:
+    return (
+        "Per model: assistant.agent.steps vs the turn's chat spans, and the agent span's "
+        "input/output tokens vs the sum of its chat spans'; equal, turn by turn. A DISAGREE "
+        "means " + doc["agents"]["consistency"]["meaning"]
+    )
+
+
+def agent_detail_rows(block: dict[str, Any]) -> list[list[str]]:
+    answer = block["time_to_answer_ms"]
+    rows = [
+        ["Answers (invoke_agent spans)", str(block["answers"]), f"{block['failed']} failed"],
+        [
+            "Tool calls per answer",
+            num(block["tool_calls_per_answer"], 2),
+            f"{block['tool_calls']} execute_tool spans",
+        ],
+        [
+            "Tool error rate",
+            pct(block["tool_error_rate"]),
+            f"{block['tool_errors']} of {block['tool_calls']} with error.type",
+        ],
+        [
+            "Steps (model calls) per answer",
+            num(block["steps_per_answer"], 2),
+            f"assistant.agent.steps, {block['answers_with_steps']} answers",
+        ],
+        [
+            "Step-limit rate",
+            pct(block["step_limit_rate"]),
+            f"{block['step_limit_answers']} answers stopped at max_steps",
+        ],
+        [
+            "Time to final answer p50 / p90",
+            f"{ms(answer['p50'])} / {ms(answer['p90'])}",
+            f"assistant.agent.time_to_answer, {answer['count']} answers",
+        ],
+        [
+            "Input / output tokens per answer",
+            f"{num(block['input_tokens_per_answer'])} / {num(block['output_tokens_per_answer'])}",
+            f"agent span usage, {block['answers_with_usage']} answers with usage",
+        ],
+        [
+            "Estimated cost per answer",
+            usd(block["cost_per_answer_usd"]),
+            "price table on each chat call's tokens, summed per turn",
+        ],
+    ]
+    for name, tool in block["tools"].items():
+        rows.append(
+            [
+                f"Tool {name}: calls, error rate, p50 / p90",
+                f"{tool['calls']}, {pct(tool['error_rate'])}, "
+                f"{ms(tool['duration_ms']['p50'])} / {ms(tool['duration_ms']['p90'])}",
+                f"{tool['errors']} errors; durations of {tool['duration_ms']['count']} "
+                "successful runs",
+            ]
+        )
+    return rows
+
+
 # --- Markdown ------------------------------------------------------------------------------
 
 
@@ -655,6 +820,16 @@ def markdown(doc: dict[str, Any]) -> str:
     out += ["", "## Per model", ""]
     header, rows = summary_rows(doc)
     out += [_md_table(header, rows), ""]
+    if "agents" in doc:
+        out += [
+            "## Agent turns",
+            "",
+            agent_intro(doc),
+            "",
+            _md_table(AGENT_HEADER, agent_rows(doc)),
+        ]
+        out += ["", _md_table(TOOL_HEADER, tool_rows(doc)), "", agent_check_intro(doc), ""]
+        out += [_md_table(AGENT_CHECK_HEADER, agent_check_rows(doc)), ""]
     comparison = comparison_rows(doc)
     if comparison:
         tol = doc["tolerance"]
@@ -688,6 +863,9 @@ def markdown(doc: dict[str, Any]) -> str:
         out.append("")
     for model, entry in doc["models"].items():
         out += [f"### {model}", "", _md_table(["Figure", "Value", "Note"], detail_rows(entry)), ""]
+        if "agents" in entry:
+            rows = agent_detail_rows(entry["agents"])
+            out += ["Agent turns:", "", _md_table(["Figure", "Value", "Note"], rows), ""]
         if entry["errors_by_type"]:
             out += [_md_table(["error.type", "Count", "Share of requests"], error_rows(entry)), ""]
         out += [f"- {note}" for note in entry["notes"]]
@@ -703,6 +881,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         doc["method"]["quality"],
         "",
+        *([doc["method"]["agents"], ""] if "agents" in doc["method"] else []),
         doc["ranking"]["method"],
         "```",
         "",
@@ -917,6 +1096,15 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
     ]
     header, rows = summary_rows(doc)
     parts += ['<h2 id="summary">All models</h2>', _html_table(header, rows, STATUS_CLASSES)]
+    if "agents" in doc:
+        parts += [
+            '<h2 id="agents">Agent turns</h2>',
+            f"<p>{escape(agent_intro(doc))}</p>",
+            _html_table(AGENT_HEADER, agent_rows(doc)),
+            _html_table(TOOL_HEADER, tool_rows(doc)),
+            f"<p>{escape(agent_check_intro(doc))}</p>",
+            _html_table(AGENT_CHECK_HEADER, agent_check_rows(doc), STATUS_CLASSES),
+        ]
     comparison = comparison_rows(doc)
     if comparison:
         tol = doc["tolerance"]
@@ -961,6 +1149,11 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
         )
         parts.append(f"<h2>{escape(model)}</h2>")
         parts.append(_html_table(["Figure", "Value", "Note"], detail_rows(entry), STATUS_CLASSES))
+        if "agents" in entry:
+            parts.append("<h3>Agent turns</h3>")
+            parts.append(
+                _html_table(["Figure", "Value", "Note"], agent_detail_rows(entry["agents"]))
+            )
         if entry["errors_by_type"]:
             parts.append(
                 _html_table(["error.type", "Count", "Share of requests"], error_rows(entry))
@@ -986,6 +1179,7 @@ def html(doc: dict[str, Any], samples: dict[str, dict[str, list[float]]]) -> str
         f"<pre>{escape(doc['method']['analysis'])}</pre>",
         f"<pre>{escape(doc['method']['checks'])}</pre>",
         f"<pre>{escape(doc['method']['quality'])}</pre>",
+        *([f"<pre>{escape(doc['method']['agents'])}</pre>"] if "agents" in doc["method"] else []),
         f"<pre>{escape(ranking['method'])}</pre>",
         f"<p>Prices: {escape(doc['prices']['source'])} "
         f"(as of {escape(doc['prices']['as_of'])}).</p>",
