@@ -108,6 +108,261 @@ class FakeCall:
         return self.start_ns + 1_000_000 + int(self.chat_s * 1e9)
 
 
+@dataclass
+class FakeTool:
+    """One `execute_tool {name}` run of an agent turn, and its duration point."""
+
+    name: str
+    duration_s: float
+    error_type: str | None = None
+    metric_lost: bool = False  # its duration record never reached the archive
+
+
+@dataclass
+class FakeStep:
+    """One model call (`chat {model}`) of an agent turn, then the tools it called."""
+
+    chat_s: float
+    ttft_s: float
+    input_tokens: int | None
+    output_tokens: int | None
+    tools: list[FakeTool] = field(default_factory=list)
+    error_type: str | None = None
+
+
+@dataclass
+class FakeTurn:
+    """One shop-agent turn: SERVER > `invoke_agent shop-assistant` > chat and tool spans. The
+    agent span's steps and usage are the children's unless `span_steps` / `span_*_tokens` say
+    otherwise (a telemetry bug)."""
+
+    model: str
+    start_ns: int
+    trace_id: str
+    steps: list[FakeStep]
+    stop_reason: str | None = None
+    time_to_answer_s: float | None = None
+    error_type: str | None = None
+    run_id: str | None = None
+    span_steps: int | None = None
+    span_input_tokens: int | None = None
+    span_output_tokens: int | None = None
+
+    def timeline(self) -> tuple[int, list[tuple[int, int, FakeStep | FakeTool]], int]:
+        """(agent start, [(start, end, step or tool)] in order, agent end) in ns."""
+        agent_start = self.start_ns + 1_000_000
+        cursor, items = agent_start, []
+        for step in self.steps:
+            start = cursor + 500_000
+            cursor = start + int(step.chat_s * 1e9)
+            items.append((start, cursor, step))
+            for tool in step.tools:
+                start = cursor + 100_000
+                cursor = start + int(tool.duration_s * 1e9)
+                items.append((start, cursor, tool))
+        return agent_start, items, cursor + 500_000
+
+    def agent_attributes(self) -> dict:
+        result = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.agent.name": "shop-assistant",
+            "gen_ai.request.model": self.model,
+            "gen_ai.conversation.id": f"conv-{self.trace_id[:8]}",
+            "assistant.response_id": f"resp_{self.trace_id[:12]}",
+            "assistant.agent.steps": (
+                len(self.steps) if self.span_steps is None else self.span_steps
+            ),
+        }
+        usage = [s for s in self.steps if s.input_tokens is not None]
+        if usage:
+            result["gen_ai.usage.input_tokens"] = (
+                sum(s.input_tokens for s in usage)
+                if self.span_input_tokens is None
+                else self.span_input_tokens
+            )
+            result["gen_ai.usage.output_tokens"] = (
+                sum(s.output_tokens for s in usage)
+                if self.span_output_tokens is None
+                else self.span_output_tokens
+            )
+        if self.stop_reason:
+            result["assistant.agent.stop_reason"] = self.stop_reason
+        if self.time_to_answer_s is not None:
+            result["assistant.agent.time_to_answer"] = self.time_to_answer_s
+        if self.run_id:
+            result["loadgen.run_id"] = self.run_id
+        if self.error_type:
+            result["error.type"] = self.error_type
+        return result
+
+    def step_calls(self) -> list[FakeCall]:
+        """The turn's model calls as FakeCalls (for their chat metric points): same end times."""
+        _, items, _ = self.timeline()
+        return [
+            FakeCall(
+                model=self.model,
+                start_ns=start - 1_000_000,
+                server_s=0.0,
+                chat_s=item.chat_s,
+                ttft_s=item.ttft_s,
+                input_tokens=item.input_tokens,
+                output_tokens=item.output_tokens,
+                error_type=item.error_type,
+            )
+            for start, _, item in items
+            if isinstance(item, FakeStep)
+        ]
+
+    def tool_runs(self) -> list[tuple[int, FakeTool]]:
+        """(end ns, tool): the duration point is recorded when the tool span ends."""
+        _, items, _ = self.timeline()
+        return [(end, item) for _, end, item in items if isinstance(item, FakeTool)]
+
+
+TOOL_NAMES = ("search_products", "check_inventory", "get_order_status", "get_policy")
+
+
+def make_turns(seed: int = 11, per_model: dict[str, int] | None = None) -> list[FakeTurn]:
+    """Deterministic agent turns after make_calls()' calls: 0-3 tool steps, some tool errors,
+    every seventh turn stopped by the step limit (3 steps, all calling tools; the last step's
+    calls are not run), one failed turn (gpt-4o's fourth: its last model call fails)."""
+    rng = random.Random(seed)
+    per_model = per_model or {"gpt-4o-mini": 14, "gpt-4o": 9}
+    turns, t = [], BASE_NS + 200 * 10**9
+    for model, count in per_model.items():
+        for i in range(count):
+            t += int(rng.uniform(1.0, 3.0) * 1e9)
+            limited = i % 7 == 6
+            tool_steps = 3 if limited else rng.choice([0, 1, 1, 2])
+            steps = []
+            for n in range(tool_steps + (0 if limited else 1)):
+                last = n == tool_steps and not limited
+                tools = []
+                if not last and not (limited and n == tool_steps - 1):
+                    for _ in range(rng.choice([1, 1, 2])):
+                        error = rng.choice([None, None, None, "invalid_arguments", "tool_fault"])
+                        tools.append(
+                            FakeTool(rng.choice(TOOL_NAMES), rng.uniform(0.0005, 0.02), error)
+                        )
+                steps.append(
+                    FakeStep(
+                        chat_s=rng.uniform(0.2, 0.9),
+                        ttft_s=rng.uniform(0.05, 0.15),
+                        input_tokens=rng.randint(200, 900),
+                        output_tokens=rng.randint(5, 120),
+                        tools=tools,
+                    )
+                )
+            failed = model == "gpt-4o" and i == 3  # its answer's model call fails
+            if failed:
+                steps[-1] = FakeStep(0.05, 0.0, None, None, error_type="openai.APITimeoutError")
+            answer = None
+            if not limited and not failed:
+                _, items, _ = FakeTurn(model, t, "", steps).timeline()
+                final_start = items[-1][0]
+                answer = (final_start - (t + 1_500_000)) / 1e9 + steps[-1].ttft_s
+            turns.append(
+                FakeTurn(
+                    model=model,
+                    start_ns=t,
+                    trace_id=f"{rng.getrandbits(128):032x}",
+                    steps=steps,
+                    stop_reason="max_steps" if limited else None,
+                    time_to_answer_s=answer,
+                    error_type="openai.APITimeoutError" if failed else None,
+                )
+            )
+    return turns
+
+
+def turn_span_lines(turns: list[FakeTurn]) -> list[dict]:
+    """One export request with every span of the turns."""
+    spans = []
+    for index, turn in enumerate(turns):
+        base = 0xA000_0000 + index * 256
+        server_id, agent_id = f"{base:016x}", f"{base + 1:016x}"
+        agent_start, items, agent_end = turn.timeline()
+        server_attrs = {"http.request.method": "POST", "http.route": "/api/chat"}
+        if turn.run_id:
+            server_attrs["loadgen.run_id"] = turn.run_id
+        spans.append(
+            {
+                "traceId": turn.trace_id,
+                "spanId": server_id,
+                "name": "POST /api/chat",
+                "kind": 2,
+                "startTimeUnixNano": str(turn.start_ns),
+                "endTimeUnixNano": str(agent_end + 1_000_000),
+                "attributes": attrs(server_attrs),
+                "status": {},
+            }
+        )
+        failed = {"code": 2, "message": "failed"}
+        spans.append(
+            {
+                "traceId": turn.trace_id,
+                "spanId": agent_id,
+                "parentSpanId": server_id,
+                "name": "invoke_agent shop-assistant",
+                "kind": 1,
+                "startTimeUnixNano": str(agent_start),
+                "endTimeUnixNano": str(agent_end),
+                "attributes": attrs(turn.agent_attributes()),
+                "status": failed if turn.error_type else {},
+            }
+        )
+        for n, (start, end, item) in enumerate(items):
+            if isinstance(item, FakeStep):
+                span_attrs = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": turn.model,
+                }
+                if item.error_type:
+                    span_attrs["error.type"] = item.error_type
+                else:
+                    span_attrs.update(
+                        {
+                            "gen_ai.response.model": turn.model + "-2024-08-06",
+                            "gen_ai.response.id": f"chatcmpl-agent-{index}-{n}",
+                            "gen_ai.response.time_to_first_chunk": item.ttft_s,
+                            "gen_ai.usage.input_tokens": item.input_tokens,
+                            "gen_ai.usage.output_tokens": item.output_tokens,
+                            "gen_ai.response.finish_reasons": [
+                                "tool_calls" if item.tools else "stop"
+                            ],
+                        }
+                    )
+                name, kind = f"chat {turn.model}", 3
+            else:
+                span_attrs = {
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": item.name,
+                    "gen_ai.tool.call.id": f"call_{index}_{n}",
+                    "gen_ai.tool.type": "function",
+                    "gen_ai.request.model": turn.model,
+                }
+                if item.error_type:
+                    span_attrs["error.type"] = item.error_type
+                name, kind = f"execute_tool {item.name}", 1
+            spans.append(
+                {
+                    "traceId": turn.trace_id,
+                    "spanId": f"{base + 2 + n:016x}",
+                    "parentSpanId": agent_id,
+                    "name": name,
+                    "kind": kind,
+                    "startTimeUnixNano": str(start),
+                    "endTimeUnixNano": str(end),
+                    "attributes": attrs(span_attrs),
+                    "status": failed if item.error_type else {},
+                }
+            )
+    scope = {"scope": {"name": "assistant.genai"}, "spans": spans}
+    return [{"resourceSpans": [{**RESOURCE, "scopeSpans": [scope]}]}]
+
+
 def make_calls(seed: int = 7, per_model: dict[str, int] | None = None) -> list[FakeCall]:
     """Deterministic calls: distinct speed per model, a few errors, some ratings."""
     rng = random.Random(seed)
@@ -344,15 +599,22 @@ def metric_lines(
     export_every_s: float = 60.0,
     exported_until_ns: int | None = None,
     tool_runs: bool = False,
+    turns: list[FakeTurn] = (),
 ) -> list[dict]:
     """Delta histograms, one export request per interval of `export_every_s` from BASE_NS (a
     call is recorded when its chat span ends); intervals ending after `exported_until_ns` are
     not exported yet. `tool_runs`: each call also records an agent's tool run in the duration
-    histogram (gen_ai.operation.name=execute_tool), three times as long as the call."""
+    histogram (gen_ai.operation.name=execute_tool), three times as long as the call. `turns`:
+    the agent turns' model calls (chat points) and tool runs (execute_tool points)."""
     step = int(export_every_s * 1e9)
     by_interval: dict[int, list[FakeCall]] = {}
     judged: dict[int, list[tuple[FakeCall, FakeEvaluation]]] = {}
-    for call in calls:
+    tools: dict[int, list[tuple[str, FakeTool]]] = {}
+    for turn in turns:
+        for end_ns, tool in turn.tool_runs():
+            if not tool.metric_lost:
+                tools.setdefault((end_ns - BASE_NS - 1) // step, []).append((turn.model, tool))
+    for call in [*calls, *(c for turn in turns for c in turn.step_calls())]:
         if not call.metric_lost:
             by_interval.setdefault((call.end_ns - BASE_NS - 1) // step, []).append(call)
         for e in call.evaluations:
@@ -360,11 +622,17 @@ def metric_lines(
                 at = call.end_ns + int(e.delay_s * 1e9)
                 judged.setdefault((at - BASE_NS - 1) // step, []).append((call, e))
     lines = []
-    for index in sorted(set(by_interval) | set(judged)):
+    for index in sorted(set(by_interval) | set(judged) | set(tools)):
         interval = (BASE_NS + index * step, BASE_NS + (index + 1) * step)
         if exported_until_ns is None or interval[1] <= exported_until_ns:
             lines.append(
-                _export(by_interval.get(index, []), interval, judged.get(index, []), tool_runs)
+                _export(
+                    by_interval.get(index, []),
+                    interval,
+                    judged.get(index, []),
+                    tool_runs,
+                    tools.get(index, []),
+                )
             )
     return lines
 
@@ -374,8 +642,17 @@ def _export(
     interval: tuple[int, int],
     judged: list[tuple[FakeCall, FakeEvaluation]] = (),
     tool_runs: bool = False,
+    tools: list[tuple[str, FakeTool]] = (),
 ) -> dict:
     duration, ttft, tokens, score = {}, {}, {}, {}
+    for model, tool in tools:
+        key = (
+            ("gen_ai.operation.name", "execute_tool"),
+            ("gen_ai.tool.name", tool.name),
+            ("gen_ai.request.model", model),
+        )
+        key += (("error.type", tool.error_type),) if tool.error_type else ()
+        duration.setdefault(key, []).append(tool.duration_s)
     for call, e in judged:
         key = (
             ("gen_ai.evaluation.name", e.name),
@@ -468,12 +745,16 @@ def log_lines(calls: list[FakeCall]) -> list[dict]:
     ]
 
 
-def write_archive(folder: Path, calls: list[FakeCall], **metric_options) -> Path:
-    """traces/metrics/logs.jsonl; `metric_options` go to `metric_lines`."""
+def write_archive(
+    folder: Path, calls: list[FakeCall], turns: list[FakeTurn] = (), **metric_options
+) -> Path:
+    """traces/metrics/logs.jsonl; `turns`: agent turns too; `metric_options` go to
+    `metric_lines`."""
     folder.mkdir(parents=True, exist_ok=True)
+    traces = span_lines(calls) + (turn_span_lines(turns) if turns else [])
     for name, lines in (
-        ("traces", span_lines(calls)),
-        ("metrics", metric_lines(calls, **metric_options)),
+        ("traces", traces),
+        ("metrics", metric_lines(calls, turns=turns, **metric_options)),
         ("logs", log_lines(calls)),
     ):
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
