@@ -1,6 +1,6 @@
 """One chat turn of the shop agent: model calls and tool runs until a final answer.
 
-The SSE stream (routes.ChatStream) drives it: each step is one streamed `chat {model}` call
+The SSE stream (chat_stream.ChatStream) drives it: each step is one streamed `chat {model}` call
 (genai.ChatCall); `ToolCallAssembler` collects the tool calls the model streams; when a step
 ends with tool calls, `run_tools` executes them (one `execute_tool {tool}` span each) and the
 next step sends their results back. All spans of the turn are children of one
