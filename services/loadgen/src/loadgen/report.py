@@ -156,6 +156,7 @@ def render_markdown(report: dict) -> str:
             g["feedback"]["mean_score"],
         ]
         lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row) + " |")
+    lines += _agent_turns(groups)
     lines += _added_latency(report, groups)
     lines += ["", "## Errors by kind", ""]
     errors = report["overall"]["errors_by_kind"]
@@ -181,6 +182,41 @@ def _ratings_line(ratings: dict | None) -> list[str]:
             "heuristic only, not answer quality"
         ]
     return [f"- feedback: no simulated ratings ({ratings['reason']})"]
+
+
+def _agent_turns(groups: list) -> list[str]:
+    """The shop agent's turns (only when some sample came from it)."""
+    agents = [(name, g["agent"]) for name, g in groups if g.get("agent")]
+    if not agents:
+        return []
+    lines = [
+        "",
+        "## Agent turns",
+        "",
+        "Answers of the assistant's shop agent: model calls (steps) and tool calls per answer,",
+        "tool errors per tool call, answers the step limit ended, and the time to the answer's",
+        "first words (TTFT above may stop earlier, at a tool call).",
+        "",
+        "| model | answers | steps/answer | tool calls/answer | tool calls | tool errors | "
+        "tool error rate | step-limit rate | time to answer p50 | p90 | p99 |",
+        "|---" * 11 + "|",
+    ]
+    for name, a in agents:
+        answer = a["time_to_answer_ms"]
+        row = [
+            a["answers"],
+            a["steps_per_answer"],
+            a["tool_calls_per_answer"],
+            a["tool_calls"],
+            a["tool_errors"],
+            a["tool_error_rate"],
+            a["step_limit_rate"],
+            answer["p50"],
+            answer["p90"],
+            answer["p99"],
+        ]
+        lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in row) + " |")
+    return lines
 
 
 def _added_latency(report: dict, groups: list) -> list[str]:

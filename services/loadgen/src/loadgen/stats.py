@@ -5,7 +5,9 @@ least: model, error_kind (None = good), start_s (epoch seconds), e2e_ms, content
 every content event, ms after start), input_tokens, output_tokens, finish_reason and, when the user
 rated the answer, feedback_score. Against the assistant it also has the assistant's own figures of
 the request from its `done` event: server_ttft_ms (= the chat span's TTFT) and server_duration_ms
-(its chat call, request to the last chunk).
+(its chat call, request to the last chunk). With the assistant's shop agent a sample also has
+the turn's steps, tool_calls and tool_errors (from `done`; None without the agent) and answer_ms
+(the first text event; ttft_ms is then the first tool call or text event, whichever came first).
 """
 
 from __future__ import annotations
@@ -107,6 +109,44 @@ def assistant_added_ms(samples: Sequence[dict]) -> dict:
     return {"ttft": distribution(ttft), "e2e": distribution(e2e)}
 
 
+STEP_LIMIT = "max_steps"  # the finish reason of a turn the agent's step limit ended
+
+
+def has_agent_fields(sample: dict) -> bool:
+    """The assistant's `done` event carried the shop agent's counts (steps, tool calls, errors)."""
+    return all(sample.get(key) is not None for key in ("steps", "tool_calls", "tool_errors"))
+
+
+def agent_figures(samples: Sequence[dict]) -> dict | None:
+    """The agent's turns in this group (None when no sample has agent fields): answers, tool
+    calls and steps per answer (means), tool error rate (errors / calls, None without calls), the
+    share of answers the step limit ended, and the time to the answer's first text (ms, over
+    successful answers, like ttft_ms)."""
+    answers = [s for s in samples if has_agent_fields(s)]
+    if not answers:
+        return None
+    calls = sum(s["tool_calls"] for s in answers)
+    errors = sum(s["tool_errors"] for s in answers)
+    steps = sum(s["steps"] for s in answers)
+    limited = sum(1 for s in answers if s.get("finish_reason") == STEP_LIMIT)
+    return {
+        "answers": len(answers),
+        "steps": steps,
+        "tool_calls": calls,
+        "tool_errors": errors,
+        "step_limited": limited,
+        "steps_per_answer": round(steps / len(answers), 3),
+        "tool_calls_per_answer": round(calls / len(answers), 3),
+        "tool_error_rate": round(errors / calls, 4) if calls else None,
+        "step_limit_rate": round(limited / len(answers), 4),
+        "time_to_answer_ms": distribution(
+            s["answer_ms"]
+            for s in answers
+            if s.get("error_kind") is None and s.get("answer_ms") is not None
+        ),
+    }
+
+
 def peak_tokens_per_s(samples: Iterable[dict]) -> float:
     """Most output tokens that arrived in any whole wall-clock second, across all requests."""
     buckets: dict[int, float] = defaultdict(float)
@@ -146,7 +186,7 @@ def summarize_group(samples: Sequence[dict], slo: Slo, duration_s: float) -> dic
         value = count / per_duration
         return None if math.isnan(value) else round(value, 3)
 
-    return {
+    figures = {
         "requests": len(samples),
         "succeeded": len(good),
         "failed": failed,
@@ -188,6 +228,10 @@ def summarize_group(samples: Sequence[dict], slo: Slo, duration_s: float) -> dic
             else None,
         },
     }
+    agent = agent_figures(samples)
+    if agent is not None:
+        figures["agent"] = agent
+    return figures
 
 
 def summarize(samples: Sequence[dict], slo: Slo) -> dict:

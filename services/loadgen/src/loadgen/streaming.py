@@ -2,6 +2,11 @@
 
 `StreamParser.feed(line, at_ms)` is called once per line with the time the line arrived (ms since
 the request started); `outcome()` classifies the finished stream.
+
+The assistant's stream is `start`, then `delta` events (the answer's text), then `done` or
+`error`; with its shop agent on, `tool_call` events (the model started a tool call) and
+`tool_result` events (the tool ran) may come before and between the deltas, and `done` adds the
+turn's steps, tool calls, tool errors and time to the answer.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ class StreamParser:
     """Accumulates one streamed answer. `mode` is "openai" or "assistant"."""
 
     mode: str
-    content_ms: list[float] = field(default_factory=list)
+    content_ms: list[float] = field(default_factory=list)  # every text event (delta / content)
+    tool_call_ms: list[float] = field(default_factory=list)  # every `tool_call` event (agent)
     text_parts: list[str] = field(default_factory=list)
     last_line_ms: float | None = None
     finish_reason: str | None = None
@@ -37,12 +43,28 @@ class StreamParser:
     error_message: str | None = None
     server_ttft_ms: float | None = None  # the assistant's TTFT of this request (its span's)
     server_duration_ms: float | None = None  # the assistant's chat call, request to `done`
+    # the shop agent's figures of the turn, from `done` (None when it did not send them: no agent)
+    steps: int | None = None
+    tool_calls: int | None = None
+    tool_errors: int | None = None
+    server_time_to_answer_ms: float | None = None  # the first model call's start to the 1st text
+    tool_results: int = 0  # `tool_result` events read
     terminal: bool = False
     malformed: bool = False
     _event: str = "message"
+    _call_ids: set[str] = field(default_factory=set)  # ids of the `tool_call` events read
 
     @property
     def ttft_ms(self) -> float | None:
+        """The first output event: a `tool_call` or a text event, whichever came first (the
+        assistant's TTFT likewise stops at the first output-bearing chunk, a tool-call delta
+        included)."""
+        first = [times[0] for times in (self.content_ms, self.tool_call_ms) if times]
+        return min(first) if first else None
+
+    @property
+    def answer_ms(self) -> float | None:
+        """The first text event: when the answer's first words arrived (None without text)."""
         return self.content_ms[0] if self.content_ms else None
 
     @property
@@ -122,6 +144,20 @@ class StreamParser:
             self.model = data.get("model")
         elif event == "delta":
             self._content(data.get("text"), at_ms)
+        elif event == "tool_call":
+            call_id = data.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                self.malformed = True
+                return
+            self._call_ids.add(call_id)
+            self.tool_call_ms.append(at_ms)
+        elif event == "tool_result":
+            # a result answers a call announced before it: anything else is a broken stream
+            call_id = data.get("id")
+            if not isinstance(call_id, str) or call_id not in self._call_ids:
+                self.malformed = True
+                return
+            self.tool_results += 1
         elif event == "done":
             self.terminal = True
             self.finish_reason = data.get("finish_reason")
@@ -130,6 +166,10 @@ class StreamParser:
             self.output_tokens = usage.get("output_tokens")
             self.server_ttft_ms = _number(data.get("ttft_ms"))
             self.server_duration_ms = _number(data.get("duration_ms"))
+            self.server_time_to_answer_ms = _number(data.get("time_to_answer_ms"))
+            self.steps = _count(data.get("steps"))
+            self.tool_calls = _count(data.get("tool_calls"))
+            self.tool_errors = _count(data.get("tool_errors"))
         elif event == "error":
             self.terminal = True
             self.error_type = str(data.get("type") or "error")
@@ -162,6 +202,10 @@ class StreamParser:
 
 def _number(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def read_stream(resp, parser: StreamParser, t0: float) -> str | None:
