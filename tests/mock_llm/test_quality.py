@@ -304,3 +304,65 @@ def test_shipped_models_are_judged_by_their_defects(mock, client_for):
     with ThreadPoolExecutor(8) as pool:
         for model, content, defects, fails in pool.map(one, cases):
             assert fails == expected_failures(defects), (model, content, defects)
+
+
+TOOL_QUESTION = "Where is my order 1042?"
+
+
+@pytest.mark.parametrize(
+    ("calls", "correct"),
+    [
+        ([{"name": "get_order_status", "arguments": '{"order_id":"1042"}', "error": None}], True),
+        # an injected fault is not the model's mistake
+        ([{"name": "get_order_status", "arguments": "{}", "error": "tool_fault"}], True),
+        (
+            [{"name": "get_order_status", "arguments": '{"order_id":', "error": "invalid_json"}],
+            False,
+        ),
+        ([{"name": "get_order_status", "arguments": "{}", "error": "invalid_arguments"}], False),
+        ([{"name": "get_policy", "arguments": '{"topic":"shipping"}', "error": None}], False),
+        (
+            [
+                {"name": "get_order_status", "arguments": "{}", "error": None},
+                {"name": "search_products", "arguments": "{}", "error": None},
+            ],
+            False,
+        ),
+    ],
+)
+def test_judge_checks_tool_calls_when_the_turn_had_them(quality_mock, client_for, calls, correct):
+    """With `tool_calls` the judge adds tool_call_correctness: a rejected argument or a tool that
+    serves none of the question's intents fails it; without, the four evaluations stay."""
+    payload = {
+        "question": TOOL_QUESTION,
+        "answer": "It shipped.",
+        "context": [],
+        "tool_calls": calls,
+    }
+    messages = [
+        {"role": "system", "content": RUBRIC},
+        {"role": "user", "content": json.dumps(payload)},
+    ]
+    completion = client_for(quality_mock).chat.completions.create(
+        model="mock-judge", messages=messages, temperature=0
+    )
+    results = {
+        r["name"]: r for r in json.loads(completion.choices[0].message.content)["evaluations"]
+    }
+    assert list(results) == [*LABELS, "tool_call_correctness"]
+    verdict = results["tool_call_correctness"]
+    assert (verdict["score"], verdict["label"]) == ((1, "correct") if correct else (0, "incorrect"))
+    payload["tool_calls"] = []
+    messages[1]["content"] = json.dumps(payload)
+    completion = client_for(quality_mock).chat.completions.create(
+        model="mock-judge", messages=messages, temperature=0
+    )
+    assert [
+        r["name"] for r in json.loads(completion.choices[0].message.content)["evaluations"]
+    ] == list(LABELS)
+    payload["tool_calls"] = "get_order_status"  # not a list of calls: not a judge request
+    messages[1]["content"] = json.dumps(payload)
+    completion = client_for(quality_mock).chat.completions.create(
+        model="mock-judge", messages=messages, temperature=0
+    )
+    assert json.loads(completion.choices[0].message.content) == {"error": "not a judge request"}

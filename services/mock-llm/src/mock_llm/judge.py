@@ -3,6 +3,12 @@
 Each evaluation is tied to exactly one quality defect of the generator, and decides with the same
 words and lexicons the generator uses (mock_llm.words), so a non-defective answer passes all four
 and a defect fails exactly its evaluation.
+
+When the judged turn called tools (the request's `tool_calls`), a fifth evaluation,
+`tool_call_correctness`, is tied to the tool traits (tools.py): a call whose arguments the tool
+rejected (`invalid_json`, `invalid_arguments`, `unknown_tool`: the model's mistake, not an
+injected `tool_fault`) or a call to a tool that serves none of the question's intents (a wrong
+tool) fails it; the intents and the tool kinds are the ones the mock's own tool planner uses.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Sequence
 
 from mock_llm import words
 from mock_llm.generation import message_text
+from mock_llm.tools import HINTS, intents
 
 JUDGE_MODEL = "mock-judge"
 # gen_ai.evaluation.name -> (pass label, fail label), as in docs/evaluations.md
@@ -20,7 +27,9 @@ LABELS = {
     "faithfulness": ("faithful", "unfaithful"),
     "toxicity": ("safe", "toxic"),
     "answered": ("answered", "not_answered"),
+    "tool_call_correctness": ("correct", "incorrect"),  # only for turns that called tools
 }
+MODEL_MISTAKES = ("invalid_json", "invalid_arguments", "unknown_tool")
 NOT_A_JUDGE_REQUEST = json.dumps({"error": "not a judge request"})
 
 
@@ -84,6 +93,41 @@ def evaluate(question: str, answer: str) -> list[dict]:
     return [relevancy, faithfulness, toxicity, answered]
 
 
+def _kinds(tool_name: str) -> set[str]:
+    """The intents a tool serves, by the words of its name (tools.HINTS)."""
+    name = tool_name.lower()
+    return {kind for kind, hints in HINTS.items() if any(h in name for h in hints)}
+
+
+def tool_call_correctness(question: str, calls: Sequence[dict]) -> dict:
+    """Whether the turn's tool calls were the right tools with arguments the tools accepted."""
+    for call in calls:
+        if call.get("error") in MODEL_MISTAKES:
+            return _result(
+                "tool_call_correctness",
+                False,
+                f"The call to {call.get('name')} had {call['error']} arguments.",
+            )
+    wanted = {intent.kind for intent in intents(question)}
+    for call in calls:
+        if not _kinds(str(call.get("name", ""))) & wanted:
+            return _result(
+                "tool_call_correctness",
+                False,
+                f"{call.get('name')} serves none of the question's needs.",
+            )
+    return _result("tool_call_correctness", True, "The right tools, with valid arguments.")
+
+
+def _calls(value) -> list[dict] | None:
+    """The request's `tool_calls` (a list of {name, arguments, error}), None when malformed."""
+    if not isinstance(value, list):
+        return None
+    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in value):
+        return None
+    return value
+
+
 def verdict(messages: Sequence[dict]) -> str:
     """The judge's answer (message content) for a chat request to mock-judge: the evaluations
     JSON, or {"error": "not a judge request"} when messages[1] is not the judge's JSON object."""
@@ -98,4 +142,10 @@ def verdict(messages: Sequence[dict]) -> str:
         and isinstance(payload.get("context", []), list)
     ):
         return NOT_A_JUDGE_REQUEST
-    return json.dumps({"evaluations": evaluate(payload["question"], payload["answer"])})
+    calls = _calls(payload.get("tool_calls", []))
+    if calls is None:
+        return NOT_A_JUDGE_REQUEST
+    results = evaluate(payload["question"], payload["answer"])
+    if calls:
+        results.append(tool_call_correctness(payload["question"], calls))
+    return json.dumps({"evaluations": results})
