@@ -230,6 +230,7 @@ def test_the_step_limit_ends_a_tool_call_loop_with_a_clear_message(agent, tool_m
     result = ask(agent, "Where is my order 1042?", model="gpt-4.1-mini")
     start, done = result.first("start"), result.first("done")
     assert done["finish_reason"] == "max_steps" and done["steps"] == MAX_STEPS
+    assert 0 < done["ttft_ms"] < done["time_to_answer_ms"]  # when the limit's message came
     assert f"limit of {MAX_STEPS} steps" in result.text
     log = mock_log(tool_mock, start["trace_id"])
     assert len(log) == MAX_STEPS  # never more model calls than the limit

@@ -94,6 +94,7 @@ class ChatStream:
                 if not turn.steps_left:
                     yield from turn.not_run(tool_calls)
                     message = turn.stop_at_step_limit()
+                    t_answer = time.perf_counter()  # the text the user gets instead
                     yield frame("delta", {"text": message})
                     break
                 yield from turn.run_tools(tool_calls, call)
