@@ -372,3 +372,22 @@ def test_an_archive_without_agent_spans_gives_the_same_report(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == run.stdout.splitlines()[0]  # the verdict
     assert _outputs(before) == _outputs(run.out)
+
+
+def test_turns_of_a_load_run_are_selected_by_its_run_id(tmp_path):
+    calls, turns = make_calls(), make_turns()
+    for call in calls[::2]:
+        call.run_id = "agent-run"
+    for turn in turns[::3]:
+        turn.run_id = "agent-run"
+    archive = write_archive(tmp_path / "archive", calls, turns)
+    run = run_scorecard("--archive", str(archive), "--run-id", "agent-run", *RELAXED, out=tmp_path)
+    assert run.returncode == 0, run.stderr
+    report = run.report()
+    chosen = turns[::3]
+    assert report["agents"]["answers"] == len(chosen) < len(turns)
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        mine = [t for t in chosen if t.model == model]
+        block = report["models"][model]["agents"]
+        assert block["answers"] == len(mine)
+        assert close(block["steps_per_answer"], sum(len(t.steps) for t in mine) / len(mine))
