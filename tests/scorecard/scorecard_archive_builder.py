@@ -257,11 +257,13 @@ def make_turns(seed: int = 11, per_model: dict[str, int] | None = None) -> list[
             failed = model == "gpt-4o" and i == 3  # its answer's model call fails
             if failed:
                 steps[-1] = FakeStep(0.05, 0.0, None, None, error_type="openai.APITimeoutError")
-            answer = None
-            if not limited and not failed:
-                _, items, _ = FakeTurn(model, t, "", steps).timeline()
-                final_start = items[-1][0]
-                answer = (final_start - (t + 1_500_000)) / 1e9 + steps[-1].ttft_s
+            answer = None  # a failed turn has none
+            if not failed:  # to the answer's first token, or the step-limit message after
+                _, items, _ = FakeTurn(model, t, "", steps).timeline()  # the last call ends
+                first_step = t + 1_500_000
+                last_start, last_end = items[-1][0], items[-1][1]
+                at = last_end if limited else last_start + int(steps[-1].ttft_s * 1e9)
+                answer = (at - first_step) / 1e9
             turns.append(
                 FakeTurn(
                     model=model,

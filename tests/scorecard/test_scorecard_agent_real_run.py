@@ -145,6 +145,8 @@ def test_agent_run_passes_strict_and_agrees_with_the_clients_done_events(agent_r
     # what the profiles make happen, so the figures above are not all zeros
     mini, malformed, looping = (report["models"][m]["agents"] for m in MODELS)
     assert looping["step_limit_answers"] > 0 and looping["tool_calls"] > 0
+    # the step-limit message is the answer those turns give: timed like any other
+    assert looping["time_to_answer_ms"]["count"] == looping["answers"]
     assert malformed["tool_error_rate"] == 1.0
     assert mini["step_limit_rate"] == 0.0 and mini["tool_calls_per_answer"] > 0
     assert mini["time_to_answer_ms"]["count"] == len(QUESTIONS) * ROUNDS

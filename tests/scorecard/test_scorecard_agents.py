@@ -108,6 +108,8 @@ def test_the_builder_writes_what_the_figures_need(turns):
     assert {t.model for t in turns} == {"gpt-4o", "gpt-4o-mini"}
     assert sum(1 for t in turns if t.stop_reason == "max_steps") == 3
     assert sum(1 for t in turns if t.error_type) == 1
+    # the step-limit turns carry a time to their message, the failed turn none
+    assert [t.error_type for t in turns if t.time_to_answer_s is None] == ["openai.APITimeoutError"]
     tools = [tool for t in turns for tool in tools_of(t)]
     errors = [tool for tool in tools if tool.error_type]
     assert 0 < len(errors) < len(tools)

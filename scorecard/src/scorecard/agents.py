@@ -11,8 +11,8 @@ unchanged. Definitions (also in the README, "Agent turns"):
 - Steps per answer: the mean of `assistant.agent.steps` (model calls of the turn).
   Step-limit rate: turns with `assistant.agent.stop_reason=max_steps` / all turns.
 - Time to final answer p50/p90: `assistant.agent.time_to_answer` (from the first model call's
-  start to the answer's first text token), over the turns that carry it (answered turns; a
-  turn ended by the step limit or a failure has none).
+  start to the answer's first text token; for a turn ended by the step limit, to its fixed
+  message), over the turns that carry it (a failed turn has none).
 - Tokens per answer: the mean of the `invoke_agent` span's `gen_ai.usage.input_tokens` /
   `output_tokens` (summed over the turn's model calls by the assistant), over turns with usage.
   Cost per answer: the price table applied to each chat child's tokens (input x input price +
