@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from harness.collector import wait_until
+from harness.evaluations import EVALUATION_NAMES
 from harness.lab import lab
 from harness.loadgen import run_loadgen_to_end
 from harness.mock_llm import start_mock_llm
@@ -53,14 +54,17 @@ WEIGHTS = ",".join(f"{model}=1" for model in PROFILE_TTFT_MS)
 USERS, REQUESTS_PER_USER = 8, 8
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("reconcile")
+@pytest.fixture(scope="module", params=["chat", "agent"])
+def run(request, tmp_path_factory):
+    """The run twice: plain chat, and with the shop agent (the prompt set's shop questions then
+    call tools: several model calls per request, all joined)."""
+    tmp = tmp_path_factory.mktemp(f"reconcile-{request.param}")
+    # evaluations on, as shipped: every answer is judged after it was delivered, and the judge's
+    # own traffic must not show up in any chat figure
+    env = {"ASSISTANT_EVALUATIONS": "true", "ASSISTANT_AGENT": str(request.param == "agent")}
     with (
         start_mock_llm(tmp / "mock", env={"MOCK_LLM_SEED": "11"}, profiles=PROFILES) as mock,
-        # evaluations on, as shipped: every answer is judged after it was delivered, and the
-        # judge's own traffic must not show up in any chat figure
-        lab(tmp, mock, assistant_env={"ASSISTANT_EVALUATIONS": "true"}) as (collector, assistant),
+        lab(tmp, mock, assistant_env=env) as (collector, assistant),
     ):
         load = run_loadgen_to_end(
             tmp, "load", timeout=180, target="assistant", host=assistant.url, seed=5,
@@ -81,6 +85,7 @@ def run(tmp_path_factory):
         judged = wait_until(lambda: _judged(collector, len(good)), timeout=30)
         mock_log = mock.requests_log()
     return {
+        "mode": request.param,
         "judged": judged,
         "samples": samples,
         "good": good,
@@ -133,11 +138,24 @@ def test_judge_traffic_stays_out_of_the_chat_figures(run, reconciliation):
             record["attributes"]["gen_ai.evaluation.name"]
         )
     assert set(per_trace) == chat_traces
-    assert all(len(names) == 4 for names in per_trace.values())
+    assert all(set(EVALUATION_NAMES) <= names for names in per_trace.values())
     names = {s["name"] for s in run["spans"] if s["kind"] == "CLIENT"}
     assert "judge mock-judge" in names and "chat mock-judge" not in names
     judge_points = [p for p in run["points"] if p["attributes"].get(MODEL) == "mock-judge"]
     assert judge_points == []
+
+
+def test_the_agent_run_had_tool_turns(run, reconciliation):
+    """With the agent, some requests took several model calls (their tool steps joined above),
+    and every request is one invoke_agent span whose steps are its chat spans."""
+    if run["mode"] != "agent":
+        assert all(s.get("steps") is None for s in run["good"])
+        return
+    steps = [s["steps"] for s in run["good"]]
+    assert max(steps) >= 2 and min(steps) == 1, steps
+    turns = [s for s in run["spans"] if s["name"] == "invoke_agent shop-assistant"]
+    assert len(turns) == len(run["good"])
+    assert sorted(t["attributes"]["assistant.agent.steps"] for t in turns) == sorted(steps)
 
 
 def test_early_role_chunk_does_not_shorten_the_ttft(reconciliation):
