@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,30 @@ def expected_block(turns: list[FakeTurn]) -> dict:
     }
 
 
+class _Balance(HTMLParser):
+    """Every opened element is closed, in order (the HTML stays well-formed with the block)."""
+
+    VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+            return
+        self.stack.pop()
+
+
 @pytest.fixture(scope="module")
 def turns() -> list[FakeTurn]:
     return make_turns()
@@ -127,6 +152,7 @@ def test_agent_figures_match_an_independent_computation(agent_run, turns):
         mine = [t for t in turns if t.model == model]
         want = expected_block(mine)
         got = report["models"][model]["agents"]
+        assert got["agents"] == ["shop-assistant"]
         for key in (
             "answers",
             "failed",
@@ -214,6 +240,10 @@ def test_the_block_is_in_markdown_and_html(agent_run):
     section = md.split("### o3-mini")[1].split("## Method")[0]
     assert "Agent turns" not in section
     assert '<h2 id="agents">Agent turns</h2>' in html
+    parser = _Balance()
+    parser.feed(html)
+    parser.close()
+    assert parser.errors == [] and parser.stack == []
     assert html.count("<h3>Agent turns</h3>") == 2
     assert f"<td>{block['tool_calls_per_answer']:.2f}</td>" in html
     assert "assistant.agent.time_to_answer" in report["method"]["agents"]
