@@ -423,3 +423,69 @@ def test_turns_of_a_load_run_are_selected_by_its_run_id(tmp_path):
         block = report["models"][model]["agents"]
         assert block["answers"] == len(mine)
         assert close(block["steps_per_answer"], sum(len(t.steps) for t in mine) / len(mine))
+
+
+def _turn_summary(calls, turns, path: Path, ttft_shift_ms: float = 6.0) -> str:
+    """The load generator's view: per request (an agent turn is one request), the client saw
+    the server's TTFT (the turn's first model call) plus `ttft_shift_ms`, and its E2E plus 3 ms."""
+    models = {}
+    for model in sorted({c.model for c in calls} | {t.model for t in turns}):
+        ttft = [c.ttft_s * 1000 for c in calls if c.model == model and c.error_type is None]
+        e2e = [int(c.server_s * 1e9) / 1e6 for c in calls if c.model == model and not c.error_type]
+        for turn in (t for t in turns if t.model == model and not t.error_type):
+            ttft.append(turn.steps[0].ttft_s * 1000)
+            e2e.append((turn.timeline()[2] + 1_000_000 - turn.start_ns) / 1e6)
+        mine = [c for c in calls if c.model == model] + [t for t in turns if t.model == model]
+        models[model] = {
+            "requests": len(mine),
+            "failed": sum(1 for x in mine if x.error_type),
+            "ttft_ms": {f"p{p}": pct(ttft, p) + ttft_shift_ms for p in (50, 90, 99)},
+            "e2e_ms": {f"p{p}": pct(e2e, p) + 3 for p in (50, 90, 99)},
+        }
+    path.write_text(
+        json.dumps(
+            {
+                "schema": "loadgen.llm-summary/1",
+                "metadata": {"run_id": "agent-run"},
+                "window": {
+                    "first_start_s": min(c.start_ns for c in calls) / 1e9,
+                    "last_end_s": max(t.timeline()[2] for t in turns) / 1e9 + 0.01,
+                },
+                "models": models,
+            }
+        )
+    )
+    return str(path)
+
+
+def test_client_vs_server_counts_an_agent_turn_once(tmp_path):
+    """The client measures a turn as one request: the server side is per answer too (the
+    first model call's TTFT, the SERVER span once), not once per model call of the turn."""
+    calls, turns = make_calls(), make_turns()
+    archive = write_archive(tmp_path / "archive", calls, turns)
+    summary = _turn_summary(calls, turns, tmp_path / "llm-summary.json")
+    run = run_scorecard(
+        "--archive", str(archive), "--loadgen-summary", summary, "--strict", *RELAXED,
+        out=tmp_path / "out",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    report = run.report()
+    entry = report["models"]["gpt-4o"]
+    mine = [t for t in turns if t.model == "gpt-4o" and not t.error_type]
+    plain = [c for c in calls if c.model == "gpt-4o" and c.error_type is None]
+    per_answer = entry["server_per_answer"]
+    assert per_answer["e2e_ms"]["count"] == len(mine) + len(plain)
+    e2e = [int(c.server_s * 1e9) / 1e6 for c in plain]
+    e2e += [(t.timeline()[2] + 1_000_000 - t.start_ns) / 1e6 for t in mine]
+    assert close(per_answer["e2e_ms"]["p90"], pct(e2e, 90), abs_=1e-3)
+    rows = {(r["metric"], r["percentile"]): r for r in entry["client_vs_server"]}
+    assert close(rows[("E2E", "p90")]["diff_ms"], 3.0, abs_=1e-3)
+    assert close(rows[("TTFT", "p50")]["diff_ms"], 6.0, abs_=1e-3)
+    assert not any(r["flagged"] for r in entry["client_vs_server"])
+    # per model call (each step of a turn with the turn's SERVER span) it would disagree
+    per_call = entry["e2e_ms"]["p90"]
+    assert abs(per_call - per_answer["e2e_ms"]["p90"]) > 50
+    steps = [s for t in turns if t.model == "gpt-4o" for s in t.steps if not s.error_type]
+    assert entry["e2e_ms"]["count"] == len(plain) + len(steps)
+    assert any("server side is per answer" in note for note in entry["notes"])
+    assert "server_per_answer" not in report["models"]["o3-mini"]
