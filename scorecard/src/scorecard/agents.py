@@ -24,9 +24,9 @@ unchanged. Definitions (also in the README, "Agent turns"):
   differences cannot cancel out). Tool calls: the `execute_tool` spans vs the count of the
   `execute_tool` points of `gen_ai.client.operation.duration` (by model and tool), as the chat
   rows in checks.py (the points' export intervals; pending spans left out with a note).
-- Client vs server (the load generator measures a turn as one request): for a model whose calls
-  include agent turns, the server side is per answer: the TTFT of the turn's first model call
-  and its SERVER span once (turns whose model calls all succeeded), see analysis._per_answer.
+- E2E and TTFT per answer: a model's E2E and TTFT figures (and so the client-vs-server rows and
+  the SLOs) count an agent turn once, as the load generator measures it: its SERVER span and
+  the TTFT of its first model call, when all its model calls succeeded (analysis._answers).
 """
 
 from __future__ import annotations

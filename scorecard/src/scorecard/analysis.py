@@ -609,22 +609,20 @@ def _compare(
     return rows
 
 
-def _per_answer(calls: list[Call], agent_ids: set[str]) -> tuple[dict, dict]:
-    """The server's TTFT and E2E per answer, as a client measures them: a chat call inside an
-    agent turn (parented on an `invoke_agent` span) belongs to its turn, whose TTFT is its first
-    model call's and whose E2E is its SERVER span, counted once; a turn is successful when all
-    its calls are. Other calls are answers of their own."""
+def _answers(calls: list[Call], agent_ids: set[str]) -> list[Call]:
+    """The successful answers, each as its first model call: a chat call inside an agent turn
+    (parented on an `invoke_agent` span) belongs to its turn, which is one answer (what a client
+    measures as one request: its TTFT is the first model call's, its E2E the SERVER span once)
+    and successful when all its calls are. Every other successful call is an answer of its own."""
     answers: dict[str, list[Call]] = defaultdict(list)
     for call in calls:
         parent = call.span.parent_span_id
         answers[parent if parent in agent_ids else call.span.span_id].append(call)
-    firsts = [
+    return [
         min(group, key=lambda c: c.span.start_ns)
         for group in answers.values()
         if all(c.ok for c in group)
     ]
-    ttft = [v for c in firsts if (v := c.number(TTFT)) is not None]
-    return _summary(ttft), _summary([c.e2e_s for c in firsts])
 
 
 def errors_over_time(calls: list[Call], start_s: float, end_s: float) -> dict[str, Any]:
@@ -675,9 +673,10 @@ def analyse(
         calls = by_model[model]
         ok = [c for c in calls if c.ok]
         errors = Counter(c.error_type for c in calls if not c.ok)
-        e2e = [c.e2e_s for c in ok]
+        answers = _answers(calls, agent_ids)  # = ok, unless some calls are agent turns' steps
+        e2e = [c.e2e_s for c in answers]
         llm = [c.span.duration_s for c in ok]
-        ttft = [v for c in ok if (v := c.number(TTFT)) is not None]
+        ttft = [v for c in answers if (v := c.number(TTFT)) is not None]
         rates = [v for c in ok if (v := _tokens_per_s(c)) is not None]
         inputs = [v for c in calls if (v := c.number(INPUT_TOKENS)) is not None]
         outputs = [v for c in calls if (v := c.number(OUTPUT_TOKENS)) is not None]
@@ -689,7 +688,7 @@ def analyse(
             ) / 1e6
             cost = dollars / len(calls) * 1000.0
         model_ratings = [r for r in ratings if r.model == model]
-        servers = sum(1 for c in ok if c.server is not None)
+        servers = sum(1 for c in answers if c.server is not None)
         entry: dict[str, Any] = {
             "requests": len(calls),
             "successes": len(ok),
@@ -706,8 +705,8 @@ def analyse(
             "e2e_ms": {
                 **_summary(e2e),
                 "source": "SERVER span"
-                if servers == len(ok)
-                else f"SERVER span ({servers}/{len(ok)}), else chat span",
+                if servers == len(answers)
+                else f"SERVER span ({servers}/{len(answers)}), else chat span",
             },
             "llm_call_ms": _summary(llm),
             "ttft_ms": _summary(ttft),
@@ -735,6 +734,13 @@ def analyse(
         }
         if price is None:
             entry["notes"].append(f"no price for {model} in the price table: cost unknown")
+        if len(answers) != len(ok):
+            entry["notes"].append(
+                f"E2E and TTFT are per answer: {model}'s calls include agent turns, each one "
+                "answer (as a client measures it) with the TTFT of its first model call and "
+                f"its SERVER span once ({len(answers)} successful answers, {len(ok)} "
+                "successful model calls); the LLM call and token figures stay per model call"
+            )
         client = None
         summary_note = "no load generator summary of this run was given (--loadgen-summary)"
         if summary is not None and not selection.summary_matches:
@@ -751,19 +757,9 @@ def analyse(
                     "ttft_ms": client.ttft_ms,
                     "e2e_ms": client.e2e_ms,
                 }
-                server_ttft, server_e2e = entry["ttft_ms"], entry["e2e_ms"]
-                if any(c.span.parent_span_id in agent_ids for c in calls):
-                    server_ttft, server_e2e = _per_answer(calls, agent_ids)
-                    entry["server_per_answer"] = {"ttft_ms": server_ttft, "e2e_ms": server_e2e}
-                    entry["notes"].append(
-                        f"client vs server: {model}'s calls include agent turns, so the server "
-                        "side is per answer, as the client measures it: the TTFT of the turn's "
-                        "first model call and the SERVER span once per turn "
-                        f"({server_e2e['count']} successful answers)"
-                    )
                 entry["client_vs_server"] = _compare(
-                    client.ttft_ms, server_ttft, settings, "TTFT"
-                ) + _compare(client.e2e_ms, server_e2e, settings, "E2E")
+                    client.ttft_ms, entry["ttft_ms"], settings, "TTFT"
+                ) + _compare(client.e2e_ms, entry["e2e_ms"], settings, "E2E")
         entry["assistant_added"] = checks.assistant_added(
             calls, client, summary_note, settings.max_added_ttft_ms
         )
