@@ -8,6 +8,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -281,6 +282,24 @@ def test_an_injected_tool_fault_is_visible_and_explained(faulty_agent, collector
     }
 
 
+def judged(app, response_id: str, session: str, timeout_s: float = 30.0) -> dict[str, float]:
+    """The judge's scores of one answer (the badge endpoint), once it is no longer pending."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = requests.get(
+            f"{app.url}/api/evaluations/{response_id}",
+            headers={"X-Session-Id": session},
+            timeout=10,
+        )
+        response.raise_for_status()
+        result = response.json()
+        if result["status"] != "pending":
+            assert result["status"] == "done", result
+            return {e["name"]: e["score"] for e in result["evaluations"]}
+        assert time.monotonic() < deadline, result
+        time.sleep(0.1)
+
+
 def shipped_profiles_made_fast() -> str:
     """The shipped profiles with every timing instant: the tool traits (illustrative, per model)
     stay as shipped."""
@@ -299,25 +318,37 @@ TURNS_PER_MODEL = 120
 def test_the_models_tool_slips_follow_their_profiles(log_dir, collector):
     """A seeded bake-off of order questions: for every turn, what the assistant reports (a tool
     error, the first tool called, the steps) is exactly what the mock's log says it did (its
-    traits), and each model's slip rates match its profile within three standard errors."""
+    traits), the judge's tool_call_correctness fails exactly the turns with a wrong tool or
+    broken arguments, and each model's slip rates match its profile within three standard
+    errors."""
     profiles = shipped_profiles_made_fast()
     models = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o3-mini")
     traits = {m: yaml.safe_load(profiles)["models"][m]["tools"] for m in models}
     with (
         start_mock_llm(log_dir, env={"MOCK_LLM_SEED": "7"}, profiles=profiles) as mock,
-        running_agent(log_dir, mock, collector, ASSISTANT_MODELS=",".join(models)) as app,
+        running_agent(
+            log_dir,
+            mock,
+            collector,
+            ASSISTANT_MODELS=",".join(models),
+            ASSISTANT_EVALUATIONS="true",
+        ) as app,
     ):
         jobs = [(m, i) for m in models for i in range(TURNS_PER_MODEL)]
 
         def turn(job):
             model, i = job
-            result = ask(app, f"Where is my order {1000 + i}?", model=model)
-            return model, result, mock_log(mock, result.first("start")["trace_id"])
+            session = f"agent_{uuid.uuid4().hex[:16]}"
+            result = chat(app.url, f"Where is my order {1000 + i}?", session, model=model)
+            assert result.status == 200 and result.events[-1][0] == "done", result.raw
+            verdict = judged(app, result.first("start")["response_id"], session)
+            log = mock_log(mock, result.first("start")["trace_id"])
+            return model, result, [e for e in log if e["model"] == model], verdict
 
         with ThreadPoolExecutor(8) as pool:
             turns = list(pool.map(turn, jobs))
     seen = {m: {"wrong_tool": 0, "malformed_arguments": 0, "extra_step": 0} for m in models}
-    for model, result, log in turns:
+    for model, result, log, verdict in turns:
         done = result.first("done")
         results = [d for e, d in result.events if e == "tool_result"]
         assert len(log) == done["steps"]
@@ -340,10 +371,19 @@ def test_the_models_tool_slips_follow_their_profiles(log_dir, collector):
         extra = any("extra_step" in entry["tools"]["traits"] for entry in log)
         assert (done["steps"] == 3) == extra, (model, done)
         assert done["finish_reason"] == "stop"
+        broken = any("wrong_tool" in e["tools"]["traits"] for e in log) or any(
+            r["error"] == "invalid_json" for r in results
+        )
+        assert verdict["tool_call_correctness"] == (0 if broken else 1), (model, log, verdict)
         # the rates: the first call's slips, and an extra step anywhere in the turn
         seen[model]["wrong_tool"] += "wrong_tool" in first_slips
         seen[model]["malformed_arguments"] += "malformed_arguments" in first_slips
         seen[model]["extra_step"] += extra
+    incorrect = {
+        m: sum(1 for t in turns if t[0] == m and not t[3]["tool_call_correctness"]) for m in models
+    }
+    print(f"judged tool_call_correctness failures of {TURNS_PER_MODEL} turns: {incorrect}")
+    assert all(incorrect[m] > 0 for m in ("gpt-4o-mini", "gpt-4.1-mini"))
     print("tool slips per turn (observed / profile):")
     for model in models:
         print(

@@ -18,6 +18,8 @@ EVALUATION_LABELS = {
     "answered": ("answered", "not_answered"),
 }
 EVALUATION_NAMES = tuple(EVALUATION_LABELS)
+# the fifth, for shop-agent turns that called tools (docs/evaluations.md, "The tool evaluation")
+TOOL_EVALUATION_LABELS = {"tool_call_correctness": ("correct", "incorrect")}
 FAIL_LABELS = frozenset(fail for _, fail in EVALUATION_LABELS.values())
 # the mock's quality trait -> the one evaluation the mock judge fails for it
 FAILED_BY_TRAIT = {

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from harness.evaluations import EVALUATION_LABELS, FAILED_BY_TRAIT
+from harness.evaluations import EVALUATION_LABELS, FAILED_BY_TRAIT, TOOL_EVALUATION_LABELS
 from harness.prereq import ROOT
 
 DOC = ROOT / "docs" / "evaluations.md"
@@ -26,9 +26,15 @@ def table_rows(heading: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
 
 
-def documented_labels() -> dict[str, tuple[str, str]]:
+TOOL_COPIES = [
+    ("services/assistant/src/assistant/semconv.py", "TOOL_EVALUATION_LABELS"),
+    ("services/mock-llm/src/mock_llm/judge.py", "TOOL_LABELS"),
+]
+
+
+def documented_labels(heading: str = "The four evaluations") -> dict[str, tuple[str, str]]:
     labels = {}
-    for name, _, pair in table_rows("The four evaluations"):
+    for name, _, pair in table_rows(heading):
         passed, failed = (
             re.fullmatch(r"`(\w+)`", part.strip()).group(1) for part in pair.split("/")
         )
@@ -49,6 +55,13 @@ def constant(path: str, name: str):
 def test_the_doc_table_is_the_tests_copy():
     assert documented_labels() == EVALUATION_LABELS
     assert list(documented_labels()) == list(EVALUATION_LABELS)  # the order too
+
+
+@pytest.mark.parametrize(("path", "name"), TOOL_COPIES)
+def test_the_tool_evaluation_is_the_docs_everywhere(path, name):
+    documented = documented_labels("The tool evaluation (agent turns)")
+    assert documented == TOOL_EVALUATION_LABELS
+    assert constant(path, name) == documented, path
 
 
 @pytest.mark.parametrize(("path", "name"), COPIES)

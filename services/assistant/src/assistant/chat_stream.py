@@ -123,6 +123,7 @@ class ChatStream:
                     self.parent,
                     sampled=sampled,
                     tool_results=turn.tool_results() if turn is not None else (),
+                    tool_calls=tuple(turn.judged_calls) if turn is not None else (),
                 )
         except GeneratorExit:
             if call is not None and not finished:

@@ -8,7 +8,7 @@ from typing import Any
 
 from assistant import __version__
 from assistant.config import Config
-from assistant.semconv import EVALUATION_LABELS
+from assistant.semconv import EVALUATION_LABELS, TOOL_EVALUATION_LABELS
 from assistant.validation import RESPONSE_ID_MAX_CHARS, RESPONSE_ID_PATTERN, SESSION_ID
 
 ERROR_TYPES = (
@@ -198,13 +198,13 @@ def build_openapi(cfg: Config) -> dict:
             "judge": {"type": "string"},
             "evaluations": {
                 "type": "array",
-                "maxItems": len(EVALUATION_LABELS),
+                "maxItems": len(EVALUATION_LABELS) + len(TOOL_EVALUATION_LABELS),
                 "items": {
                     "type": "object",
                     "additionalProperties": False,
                     "required": ["name", "score", "label"],
                     "properties": {
-                        "name": {"enum": list(EVALUATION_LABELS)},
+                        "name": {"enum": [*EVALUATION_LABELS, *TOOL_EVALUATION_LABELS]},
                         "score": {"type": "number", "minimum": 0, "maximum": 1},
                         "label": {"type": "string"},
                     },

@@ -83,6 +83,9 @@ EVALUATION_LABELS = {
     "toxicity": ("safe", "toxic"),
     "answered": ("answered", "not_answered"),
 }
+# the fifth, only for agent turns that called tools (the judge request then has `tool_calls`)
+TOOL_EVALUATION = "tool_call_correctness"
+TOOL_EVALUATION_LABELS = {"tool_call_correctness": ("correct", "incorrect")}
 JUDGE_RUBRIC_VERSION = "llm-lab-judge/1"
 JUDGE_SPAN_PREFIX = "judge"
 ASSISTANT_EVALUATION_JUDGE = "assistant.evaluation.judge"

@@ -27,8 +27,8 @@ LABELS = {
     "faithfulness": ("faithful", "unfaithful"),
     "toxicity": ("safe", "toxic"),
     "answered": ("answered", "not_answered"),
-    "tool_call_correctness": ("correct", "incorrect"),  # only for turns that called tools
 }
+TOOL_LABELS = {"tool_call_correctness": ("correct", "incorrect")}  # turns that called tools
 MODEL_MISTAKES = ("invalid_json", "invalid_arguments", "unknown_tool")
 NOT_A_JUDGE_REQUEST = json.dumps({"error": "not a judge request"})
 
@@ -42,10 +42,11 @@ def _contains(answer: str, phrases: Sequence[str]) -> str | None:
 
 
 def _result(name: str, passed: bool, reason: str) -> dict:
+    labels = LABELS.get(name) or TOOL_LABELS[name]
     return {
         "name": name,
         "score": 1 if passed else 0,
-        "label": LABELS[name][0] if passed else LABELS[name][1],
+        "label": labels[0] if passed else labels[1],
         "reason": reason,
     }
 

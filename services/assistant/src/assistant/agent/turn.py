@@ -137,6 +137,7 @@ class AgentTurn:
         self.tool_calls = 0
         self.tool_errors = 0
         self.results: list[tuple[str, str]] = []  # (tool name, result content) in order
+        self.judged_calls: list[dict] = []  # {name, arguments, error} of each call that ran
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.stop_reason: str | None = None
@@ -196,6 +197,13 @@ class AgentTurn:
                 {"role": "tool", "tool_call_id": tool_call.id, "content": result.content}
             )
             self.results.append((tool_call.name, result.content))
+            self.judged_calls.append(
+                {
+                    "name": tool_call.name,
+                    "arguments": tool_call.arguments,
+                    "error": result.error_type,
+                }
+            )
             yield frame("tool_result", self._result_event(tool_call, result, seconds))
 
     def not_run(self, calls: list[AssembledCall]) -> Iterator[bytes]:

@@ -86,6 +86,7 @@ class EvalRequest:
     answer: str
     context: tuple[str, ...]
     baggage: Mapping[str, str]
+    tool_calls: tuple[Mapping, ...] = ()  # the agent's calls: {name, arguments, error}
 
 
 def _record_usage(span, usage) -> None:
@@ -185,11 +186,13 @@ class Evaluator:
         *,
         sampled: bool | None = None,
         tool_results: tuple[str, ...] = (),
+        tool_calls: tuple[Mapping, ...] = (),
     ) -> bool:
         """Hand a finished chat (`ChatCall`, `ChatParams`) to the judge when its trace is sampled;
         True when queued. Never raises, never blocks. `sampled`: the caller's `sampled(call)`,
         so that it is decided once; `tool_results`: what the agent's tools returned in this
-        turn ("name: result"), part of the context the answer is judged against."""
+        turn ("name: result"), part of the context the answer is judged against; `tool_calls`:
+        the turn's calls ({name, arguments, error}), judged by tool_call_correctness."""
         if not self.enabled:
             return False
         try:
@@ -210,6 +213,7 @@ class Evaluator:
                 answer=call.text,
                 context=_context_strings(params.messages) + tool_results,
                 baggage=baggage_attributes(parent),
+                tool_calls=tool_calls,
             )
             self._ensure_worker()
             self._store(request, STATUS_PENDING, [])  # before the worker can store the result
@@ -338,7 +342,13 @@ class Evaluator:
             response = self._judge_client().post(
                 "/chat/completions",
                 cast_to=object,
-                body=judge_body(judge, request.question, request.answer, list(request.context)),
+                body=judge_body(
+                    judge,
+                    request.question,
+                    request.answer,
+                    list(request.context),
+                    [dict(c) for c in request.tool_calls],
+                ),
                 options={"headers": headers},
             )
             if isinstance(response, dict):
@@ -349,7 +359,7 @@ class Evaluator:
                     if isinstance(response.get(key), str):
                         span.set_attribute(attr, response[key])
                 _record_usage(span, response.get("usage"))
-            verdicts = parse_judge_response(response)
+            verdicts = parse_judge_response(response, with_tools=bool(request.tool_calls))
         except JudgeError:
             error_type = ERROR_INVALID_RESPONSE
         except Exception as exc:
