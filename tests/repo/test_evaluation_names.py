@@ -29,6 +29,7 @@ def table_rows(heading: str) -> list[list[str]]:
 TOOL_COPIES = [
     ("services/assistant/src/assistant/semconv.py", "TOOL_EVALUATION_LABELS"),
     ("services/mock-llm/src/mock_llm/judge.py", "TOOL_LABELS"),
+    ("scorecard/src/scorecard/names.py", "TOOL_EVALUATIONS"),
 ]
 
 

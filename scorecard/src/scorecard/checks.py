@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import stats
 from .names import (
+    ALL_EVALUATIONS,
     DURATION_METRIC,
     EVALUATION_NAME,
     EXECUTE_TOOL,
     MODEL,
     OPERATION,
     OUTPUT_TOKENS,
-    QUALITY_EVALUATIONS,
     SCORE_METRIC,
     TOKEN_METRIC,
     TOKEN_TYPE,
@@ -309,7 +309,7 @@ def evaluation_consistency(
         return (
             point.type == "histogram"
             and point.name == SCORE_METRIC
-            and point.attributes.get(EVALUATION_NAME) in QUALITY_EVALUATIONS
+            and point.attributes.get(EVALUATION_NAME) in ALL_EVALUATIONS
         )
 
     evaluation_points = [p for p in archive_points if named(p)]
@@ -326,7 +326,7 @@ def evaluation_consistency(
     notes: list[str] = []
     for model in models:
         extra = pending = 0
-        for name in QUALITY_EVALUATIONS:
+        for name in ALL_EVALUATIONS:
             results, more, late = coverage.split(
                 [r for r in everywhere if r.model == model and r.name == name], name, model,
                 selected=lambda r: id(r) in chosen, at=lambda r: r.time_ns,

@@ -41,6 +41,11 @@ QUALITY_EVALUATIONS = {
     "toxicity": ("safe", "toxic"),
     "answered": ("answered", "not_answered"),
 }
+# the tool evaluation of shop-agent turns that called tools (docs/evaluations.md, "The tool
+# evaluation"): reported per model next to the four, never part of the composite quality
+TOOL_EVALUATIONS = {"tool_call_correctness": ("correct", "incorrect")}
+# every evaluation the scorecard reads (results, consistency rows)
+ALL_EVALUATIONS = {**QUALITY_EVALUATIONS, **TOOL_EVALUATIONS}
 
 
 def is_chat_point(attributes) -> bool:

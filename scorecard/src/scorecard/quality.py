@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .names import (
+    ALL_EVALUATIONS,
     APP_RESPONSE_ID,
     EVALUATED_MODEL,
     EVALUATION_EVENT,
@@ -46,6 +47,7 @@ from .names import (
     RESPONSE_ID,
     SCORE_LABEL,
     SCORE_VALUE,
+    TOOL_EVALUATIONS,
 )
 from .otlp import Archive, LogRecord, Span
 from .prices import PriceTable
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from .analysis import Call
 
 NAMES = tuple(QUALITY_EVALUATIONS)
+TOOL_NAMES = tuple(TOOL_EVALUATIONS)
 MOCK_JUDGE_TEXT = "mock judge (simulated quality traits)"
 SIMULATED_MEANING = (
     "judged by the mock LLM's mock-judge: it detects the defects the mock's per-model quality "
@@ -69,6 +72,12 @@ JUDGE_COST_DEFINITION = (
 DEFINITION = (
     "quality = the unweighted mean of the four evaluations' pass rates (answer_relevancy, "
     "faithfulness, toxicity, answered; 1 is good for all four); count = their results together"
+)
+
+TOOL_DEFINITION = (
+    "tool_call_correctness = the pass rate of the judge's verdicts on the shop-agent turns that "
+    "called tools (1 = correct: the right tools, with arguments they accepted); reported apart, "
+    "not part of quality"
 )
 
 
@@ -94,7 +103,7 @@ def _score(attrs: dict[str, Any]) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
         return number if 0.0 <= number <= 1.0 and math.isfinite(number) else None
-    passed, failed = QUALITY_EVALUATIONS[str(attrs.get(EVALUATION_NAME))]
+    passed, failed = ALL_EVALUATIONS[str(attrs.get(EVALUATION_NAME))]
     label = str(attrs.get(SCORE_LABEL) or "").strip().lower()
     return 1.0 if label == passed else 0.0 if label == failed else None
 
@@ -117,7 +126,7 @@ def collect(archive: Archive, calls: list[Call]) -> list[Result]:
 
     def consider(attrs: dict[str, Any], time_ns: int, span_id: str, resource: dict) -> None:
         name = attrs.get(EVALUATION_NAME)
-        if name not in QUALITY_EVALUATIONS:
+        if name not in ALL_EVALUATIONS:
             return
         call = (
             by_response.get(str(attrs.get(RESPONSE_ID)))
@@ -203,7 +212,11 @@ def _overall(figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def model_quality(results: list[Result], min_evaluations: int, score_figures) -> dict[str, Any]:
-    """One model's `quality` block (`score_figures`: count, mean and interval of scores)."""
+    """One model's `quality` block (`score_figures`: count, mean and interval of scores).
+    tool_call_correctness is reported apart (`tool_evaluations`, only when the model has such
+    results) and never enters the composite quality or its judges' counts."""
+    tool_results = [r for r in results if r.name in TOOL_EVALUATIONS]
+    results = [r for r in results if r.name in QUALITY_EVALUATIONS]
     by_name: dict[str, list[Result]] = defaultdict(list)
     for result in results:
         by_name[result.name].append(result)
@@ -218,7 +231,7 @@ def model_quality(results: list[Result], min_evaluations: int, score_figures) ->
         }
     judges = _judges(results)
     fewest = min(e["count"] for e in evaluations.values())
-    return {
+    block = {
         "evaluations": evaluations,
         "overall": _overall(evaluations),
         "simulated": any(j["simulated"] for j in judges),
@@ -228,6 +241,20 @@ def model_quality(results: list[Result], min_evaluations: int, score_figures) ->
         "min_evaluations": min_evaluations,
         "used_in_ranking": False,  # set by the ranking
     }
+    if tool_results:
+        block["tool_evaluations"] = {}
+        for name in TOOL_NAMES:
+            mine = [r for r in tool_results if r.name == name]
+            judges = _judges(mine)
+            block["tool_evaluations"][name] = {
+                **score_figures([r.score for r in mine]),
+                "judges": [j["label"] for j in judges],
+                "judge_text": judge_text(judges),
+                "simulated": any(j["simulated"] for j in judges),
+                "in_quality": False,
+                "definition": TOOL_DEFINITION,
+            }
+    return block
 
 
 def overview(
