@@ -147,6 +147,13 @@ class FakeTurn:
     span_steps: int | None = None
     span_input_tokens: int | None = None
     span_output_tokens: int | None = None
+    # the judge's results on the turn's answer (its last model call), e.g. tool_call_correctness
+    evaluations: list[FakeEvaluation] = field(default_factory=list)
+
+    def answer_step(self) -> int:
+        """The index (among the turn's spans' items) of the answer's model call."""
+        _, items, _ = self.timeline()
+        return max(n for n, (_, _, item) in enumerate(items) if isinstance(item, FakeStep))
 
     def timeline(self) -> tuple[int, list[tuple[int, int, FakeStep | FakeTool]], int]:
         """(agent start, [(start, end, step or tool)] in order, agent end) in ns."""
@@ -209,8 +216,9 @@ class FakeTurn:
                 input_tokens=item.input_tokens,
                 output_tokens=item.output_tokens,
                 error_type=item.error_type,
+                evaluations=list(self.evaluations) if n == self.answer_step() else [],
             )
-            for start, _, item in items
+            for n, (start, _, item) in enumerate(items)
             if isinstance(item, FakeStep)
         ]
 
@@ -223,10 +231,23 @@ class FakeTurn:
 TOOL_NAMES = ("search_products", "check_inventory", "get_order_status", "get_policy")
 
 
-def make_turns(seed: int = 11, per_model: dict[str, int] | None = None) -> list[FakeTurn]:
+def tool_verdict(turn: FakeTurn) -> float:
+    """The mock judge's tool_call_correctness of a turn (docs/evaluations.md): 0 when a call's
+    arguments were rejected (`invalid_arguments`; an injected `tool_fault` is not the model's
+    mistake), else 1."""
+    rejected = any(t.error_type == "invalid_arguments" for s in turn.steps for t in s.tools)
+    return 0.0 if rejected else 1.0
+
+
+def make_turns(
+    seed: int = 11, per_model: dict[str, int] | None = None, judged: bool = False
+) -> list[FakeTurn]:
     """Deterministic agent turns after make_calls()' calls: 0-3 tool steps, some tool errors,
     every seventh turn stopped by the step limit (3 steps, all calling tools; the last step's
-    calls are not run), one failed turn (gpt-4o's fourth: its last model call fails)."""
+    calls are not run), one failed turn (gpt-4o's fourth: its last model call fails).
+    `judged`: each answered turn that ran tools (not ended by the step limit, not failed) also
+    gets the mock judge's tool_call_correctness (tool_verdict), as a log record joined by the
+    answer's response id and a score-histogram record (the same turns otherwise)."""
     rng = random.Random(seed)
     per_model = per_model or {"gpt-4o-mini": 14, "gpt-4o": 9}
     turns, t = [], BASE_NS + 200 * 10**9
@@ -275,7 +296,38 @@ def make_turns(seed: int = 11, per_model: dict[str, int] | None = None) -> list[
                     error_type="openai.APITimeoutError" if failed else None,
                 )
             )
+            turn = turns[-1]
+            if judged and not failed and not limited and any(st.tools for st in steps):
+                verdict = tool_verdict(turn)
+                label = "correct" if verdict == 1.0 else "incorrect"
+                turn.evaluations.append(FakeEvaluation("tool_call_correctness", verdict, label))
     return turns
+
+
+def turn_log_lines(turns: list[FakeTurn]) -> list[dict]:
+    """The judge's results on the turns' answers, as the assistant logs them."""
+    records = []
+    for index, turn in enumerate(turns):
+        n = turn.answer_step()
+        answer = [c for c in turn.step_calls() if c.evaluations]
+        for e in turn.evaluations:
+            result = {"gen_ai.evaluation.name": e.name, "gen_ai.request.model": turn.model}
+            if e.score is not None:
+                result["gen_ai.evaluation.score.value"] = e.score
+            if e.label is not None:
+                result["gen_ai.evaluation.score.label"] = e.label
+            result["gen_ai.response.id"] = f"chatcmpl-agent-{index}-{n}"
+            result["assistant.evaluation.judge"] = e.judge
+            records.append(
+                {
+                    "timeUnixNano": str(answer[0].end_ns + int(e.delay_s * 1e9)),
+                    "eventName": "gen_ai.evaluation.result",
+                    "traceId": turn.trace_id,
+                    "spanId": f"{0xA000_0000 + index * 256 + 2 + n:016x}",
+                    "attributes": attrs(result),
+                }
+            )
+    return records
 
 
 def turn_span_lines(turns: list[FakeTurn]) -> list[dict]:
@@ -706,8 +758,8 @@ def _export(
     }
 
 
-def log_lines(calls: list[FakeCall]) -> list[dict]:
-    records = []
+def log_lines(calls: list[FakeCall], extra: list[dict] = ()) -> list[dict]:
+    records = list(extra)
     for index, call in enumerate(calls):
         for e in call.evaluations:
             if e.as_span_event:
@@ -757,7 +809,7 @@ def write_archive(
     for name, lines in (
         ("traces", traces),
         ("metrics", metric_lines(calls, turns=turns, **metric_options)),
-        ("logs", log_lines(calls)),
+        ("logs", log_lines(calls, turn_log_lines(turns))),
     ):
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return folder

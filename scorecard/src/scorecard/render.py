@@ -89,6 +89,7 @@ def model_quality_text(entry: dict[str, Any]) -> str:
 
 QUALITY_HEADER = ["Model", "Evaluation", "Pass rate [95% CI]", "Results", "Judge", "Simulated"]
 QUALITY_OVERALL = "quality (mean of the four)"
+TOOL_ROW_NOTE = "agent turns with tool calls; not in quality"
 
 
 def quality_rows(doc: dict[str, Any]) -> list[list[str]]:
@@ -118,6 +119,17 @@ def quality_rows(doc: dict[str, Any]) -> list[list[str]]:
                 "SIMULATED" if block["simulated"] else "no" if overall["count"] else DASH,
             ]
         )
+        for name, figures in block.get("tool_evaluations", {}).items():
+            rows.append(
+                [
+                    model,
+                    f"{name} ({TOOL_ROW_NOTE})",
+                    _interval_text(figures),
+                    str(figures["count"]),
+                    ", ".join(figures["judges"]) or DASH,
+                    "SIMULATED" if figures["simulated"] else "no" if figures["count"] else DASH,
+                ]
+            )
     return rows
 
 
@@ -581,6 +593,14 @@ def detail_rows(entry: dict[str, Any]) -> list[list[str]]:
                 f"Evaluation {name} (pass rate)",
                 quality_text(figures),
                 figures["interval"] if figures["count"] else "no results",
+            ]
+        )
+    for name, figures in block.get("tool_evaluations", {}).items():
+        rows.append(
+            [
+                f"Evaluation {name} (pass rate; {TOOL_ROW_NOTE})",
+                quality_text(figures),
+                figures["judge_text"],
             ]
         )
     for check in entry["slo"]:
