@@ -443,8 +443,18 @@ def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
         }
         return found if len(found) == len(wanted) else None
 
-    chats = wait_until(chat_spans, timeout=60, interval=1)
+    chats = wait_until(chat_spans, timeout=60, interval=1)  # one model call of each request
     spans = archive_spans(archive)
+    # the stack runs the shop agent: a request is one invoke_agent span (its usage is the sum of
+    # its model calls'); without the agent the chat span is the request
+    turns = {
+        s["attributes"]["assistant.response_id"]: s
+        for s in spans
+        if s["name"].startswith("invoke_agent ")
+        and s["attributes"].get("assistant.response_id") in wanted
+    }
+    assert not turns or set(turns) == wanted
+    requests_of = turns or chats
     servers = {
         s["trace_id"]: s
         for s in spans
@@ -454,7 +464,7 @@ def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
         chat = chats[sample["response_id"]]
         assert chat["name"] == f"chat {sample['model']}"
         assert chat["kind"] == "CLIENT"
-        attributes = chat["attributes"]
+        attributes = requests_of[sample["response_id"]]["attributes"]
         assert attributes["gen_ai.request.model"] == sample["model"]
         assert attributes["gen_ai.usage.input_tokens"] == sample["input_tokens"]
         assert attributes["gen_ai.usage.output_tokens"] == sample["output_tokens"]
@@ -469,11 +479,11 @@ def test_archive_reconciles_with_the_load_run(default_stack: Stack, load_run):
 
     # the run's spans, counted per model, are exactly the summary's numbers
     per_model = collections.defaultdict(lambda: [0, 0, 0])
-    for chat in chats.values():
-        row = per_model[chat["attributes"]["gen_ai.request.model"]]
+    for request in requests_of.values():
+        row = per_model[request["attributes"]["gen_ai.request.model"]]
         row[0] += 1
-        row[1] += chat["attributes"]["gen_ai.usage.input_tokens"]
-        row[2] += chat["attributes"]["gen_ai.usage.output_tokens"]
+        row[1] += request["attributes"]["gen_ai.usage.input_tokens"]
+        row[2] += request["attributes"]["gen_ai.usage.output_tokens"]
     expected = {
         model: [m["requests"], m["input_tokens"]["total"], m["output_tokens"]["total"]]
         for model, m in summary["models"].items()
