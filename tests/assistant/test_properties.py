@@ -81,7 +81,11 @@ def app(log_dir, mock_llm):
     method=st.sampled_from(METHODS),
     body=bodies,
     content_type=content_types,
-    session=st.none() | printable | st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True),
+    # a header value cannot start with whitespace on the wire (requests refuses to send it, and
+    # servers strip it as optional whitespace): the rest of any printable value is fair game
+    session=st.none()
+    | printable.map(str.lstrip)
+    | st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True),
     cookie=st.none() | printable,
 )
 def test_no_5xx_ever(app, path, method, body, content_type, session, cookie):
