@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 from harness.prereq import ROOT
@@ -50,3 +51,31 @@ def pct(values: list[float], p: int) -> float:
 
 def close(a: float | None, b: float | None, rel: float = 1e-6, abs_: float = 1e-6) -> bool:
     return a is not None and b is not None and abs(a - b) <= max(abs_, rel * abs(b))
+
+
+class HtmlBalance(HTMLParser):
+    """Every opened element of the report's HTML is closed, in order; `sections`: the
+    data-model of each <section>."""
+
+    VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.sections: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section":
+            self.sections.append(dict(attrs).get("data-model", ""))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+            return
+        self.stack.pop()

@@ -10,12 +10,11 @@ import os
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from scorecard_archive_builder import BASE_NS, FakeTurn, make_calls, make_turns, write_archive
-from scorecard_cli import SCORECARD_SRC, close, pct, run_scorecard
+from scorecard_cli import SCORECARD_SRC, HtmlBalance, close, pct, run_scorecard
 
 RELAXED = ("--slo-error-rate", "0.2", "--slo-ttft-p90-ms", "5000", "--min-requests", "5")
 EXIT_CHECKS_FAILED = 5
@@ -87,30 +86,6 @@ def expected_block(turns: list[FakeTurn]) -> dict:
             for name, runs in by_tool.items()
         },
     }
-
-
-class _Balance(HTMLParser):
-    """Every opened element is closed, in order (the HTML stays well-formed with the block)."""
-
-    VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        pass
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
-            return
-        self.stack.pop()
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +215,7 @@ def test_the_block_is_in_markdown_and_html(agent_run):
     section = md.split("### o3-mini")[1].split("## Method")[0]
     assert "Agent turns" not in section
     assert '<h2 id="agents">Agent turns</h2>' in html
-    parser = _Balance()
+    parser = HtmlBalance()
     parser.feed(html)
     parser.close()
     assert parser.errors == [] and parser.stack == []

@@ -9,7 +9,6 @@ import math
 import random
 import re
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 
 import pytest
 from scorecard_archive_builder import (
@@ -19,7 +18,7 @@ from scorecard_archive_builder import (
     make_calls,
     write_archive,
 )
-from scorecard_cli import close, run_scorecard
+from scorecard_cli import HtmlBalance, close, run_scorecard
 
 from harness.evaluations import EVALUATION_LABELS as LABELS
 from harness.evaluations import EVALUATION_NAMES as NAMES
@@ -355,36 +354,11 @@ def test_a_histogram_that_disagrees_with_the_events_is_flagged(tmp_path):
     assert not any("evaluations" in r["figure"] for r in quiet.report()["consistency"]["rows"])
 
 
-class _Balance(HTMLParser):
-    VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.sections: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "section":
-            self.sections.append(dict(attrs).get("data-model", ""))
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        pass
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
-            return
-        self.stack.pop()
-
-
 def test_the_html_is_well_formed_with_one_section_per_model(tmp_path):
     result = run(tmp_path, judged_calls(judges={"o3-mini": "gpt-4o"}))
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "o" / "scorecard.html").read_text()
-    parser = _Balance()
+    parser = HtmlBalance()
     parser.feed(html)
     parser.close()
     assert parser.errors == [] and parser.stack == []
