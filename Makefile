@@ -71,7 +71,7 @@ format: setup ## apply ruff's fixes and formatting
 # Two lanes side by side (pytest-xdist; tests/conftest.py says what may be split between them).
 TEST_LANES ?= 2
 test: setup lint ## run every test (sets everything up on a fresh machine)
-	$(VENV)/bin/pytest -n $(TEST_LANES) --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_LANES) $(PYTEST_ARGS)
 
 bench: setup ## run the benchmarks; results go to docs/performance.md (BENCH_ARGS=--quick for a smoke run)
 	$(PY) bench/run_all.py $(BENCH_ARGS)

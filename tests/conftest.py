@@ -1,15 +1,17 @@
-"""Two lanes side by side: `make test` runs pytest-xdist with `--dist loadgroup`, and this hook
-decides what may be split between its workers.
+"""Two lanes side by side: `make test` runs pytest-xdist with two workers, and this file decides
+what may be split between them.
 
-A unit of work is a test module (its module-scoped fixtures start real processes once), a whole
-folder where a session-scoped fixture is shared (the stack tests share one container engine, the
-scorecard tests one real run). The longest units go first, so that the other lane fills with the
-short ones while they run (longest-first keeps the two lanes' ends close).
+A unit of work is a test module (its module-scoped fixtures start real processes once), or a
+whole folder where a session-scoped fixture is shared (the stack tests share one container
+engine, the scorecard tests one real run). The longest units go first, so that the other lane
+fills with the short ones while they run (longest first keeps the two lanes' ends close).
+
+xdist's own `--dist loadgroup` cannot do this with pytest 9: it renames `item._nodeid`, which
+pytest 9 no longer reads (the groups are silently ignored), so the units are given to xdist's
+scope scheduler through its `pytest_xdist_make_scheduler` hook instead.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -30,12 +32,10 @@ LONGEST_FIRST = (
     "tests/reconciliation/test_reconciliation.py",
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def work_unit(item: pytest.Item) -> str:
-    """The unit `item` runs in: its folder if listed in WHOLE_FOLDERS, else its module."""
-    module = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+def work_unit(nodeid: str) -> str:
+    """The unit a test runs in: its folder if listed in WHOLE_FOLDERS, else its module."""
+    module = nodeid.split("::", 1)[0]
     for folder in WHOLE_FOLDERS:
         if module.startswith(folder + "/"):
             return folder
@@ -47,10 +47,18 @@ def _rank(unit: str) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    lanes = config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None)
-    if not lanes:
-        return
-    units = {item.nodeid: work_unit(item) for item in items}
-    items.sort(key=lambda item: _rank(units[item.nodeid]))  # stable: collection order otherwise
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(units[item.nodeid]))
+    """In the workers (they collect, in the same order each): the longest units first."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: _rank(work_unit(item.nodeid)))  # stable otherwise
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scope scheduler with our units as its scopes: each unit runs whole on one worker,
+    the next unit going to the first worker that is free."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return LaneScheduling(config, log)

@@ -15,12 +15,13 @@ import sys
 
 import pytest
 
+from harness.browser import chromium_browser, record_page_problems
 from harness.collector import wait_until
 from harness.evaluations import EVALUATION_NAMES
 from harness.lab import lab
 from harness.loadgen import run_loadgen_to_end
 from harness.mock_llm import start_mock_llm
-from harness.prereq import ROOT
+from harness.prereq import BUILD, ROOT
 from harness.reconcile import (
     GAP_METRIC,
     MODEL,
@@ -52,6 +53,7 @@ models:
 PROFILE_TTFT_MS = {"gpt-4o-mini": 150, "gpt-4o": 400, "gpt-4.1-mini": 250, "o3-mini": 700}
 WEIGHTS = ",".join(f"{model}=1" for model in PROFILE_TTFT_MS)
 USERS, REQUESTS_PER_USER = 8, 8
+SCREENSHOTS = BUILD / "screenshots"
 
 
 @pytest.fixture(scope="module", params=["chat", "agent"])
@@ -166,21 +168,54 @@ def test_early_role_chunk_does_not_shorten_the_ttft(reconciliation):
     assert early and min(j.span_ttft_ms for j in early) > 0.5 * PROFILE_TTFT_MS["gpt-4.1-mini"]
 
 
-def test_scorecard_agrees_with_strict(run, reconciliation, tmp_path):
-    """`make report SCORECARD_ARGS=--strict` on this run: no client-vs-server disagreement, no
-    internal inconsistency, and it reports the same span TTFT p50 per model as the join above."""
+def _scorecard(run, out) -> subprocess.CompletedProcess:
+    """`make report SCORECARD_ARGS=--strict` on this run, into `out`."""
     summary = run["load"].report_dir / "llm-summary.json"
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "scorecard", "--archive", str(run["archive"]),
-         "--loadgen-summary", str(summary), "--out", str(tmp_path), "--strict"],
+         "--loadgen-summary", str(summary), "--out", str(out), "--strict"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "scorecard" / "src"), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
+
+
+def test_scorecard_agrees_with_strict(run, reconciliation, tmp_path):
+    """`make report SCORECARD_ARGS=--strict` on this run: no client-vs-server disagreement, no
+    internal inconsistency, and it reports the same span TTFT p50 per model as the join above."""
+    proc = _scorecard(run, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((tmp_path / "scorecard.json").read_text())
     for model, row in reconciliation.table.items():
         p50 = report["models"][model]["ttft_ms"]["p50"]
         assert p50 == pytest.approx(row["span_ttft_p50_ms"], abs=0.01), model
+
+
+@pytest.mark.browser
+def test_the_scorecard_in_headless_chromium(run, tmp_path):
+    """This run's scorecard as a browser shows it: its verdict and one section per model with the
+    figures of the report, every chart drawn, nothing fetched from elsewhere. The agent run's
+    picture (build/screenshots/scorecard-agent.png) is the README's."""
+    assert _scorecard(run, tmp_path).returncode == 0
+    report = json.loads((tmp_path / "scorecard.json").read_text())
+    external: list[str] = []
+    with chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1100, "height": 1000})
+        problems = record_page_problems(page)
+        page.on("request", lambda r: None if r.url.startswith("file:") else external.append(r.url))
+        page.goto((tmp_path / "scorecard.html").as_uri())
+        assert page.locator("#verdict + p.verdict").inner_text().strip()
+        for model, figures in report["models"].items():
+            section = page.locator(f'section[data-model="{model}"]')
+            assert section.locator("h2").inner_text() == model
+            assert str(figures["requests"]) in section.inner_text()
+        drawn = page.eval_on_selector_all(
+            "svg", "els => els.filter(e => e.getBoundingClientRect().width > 100).length"
+        )
+        assert drawn == page.locator("svg").count() > 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"scorecard-{run['mode']}.png"))
+    assert problems == []
+    assert external == []
 
 
 def _joined(**changes) -> Joined:

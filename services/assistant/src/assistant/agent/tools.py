@@ -82,6 +82,9 @@ DEFINITIONS: tuple[dict, ...] = (
         },
     },
 )
+# The `tools` array of a chat completions request, and its functions as JSON (content capture).
+TOOLS: tuple[dict, ...] = tuple({"type": "function", "function": d} for d in DEFINITIONS)
+DEFINITIONS_JSON = json.dumps(DEFINITIONS, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,6 @@ class ShopTools:
             "get_policy": self._get_policy,
         }
         self.descriptions = {d["name"]: d["description"] for d in DEFINITIONS}
-
-    @staticmethod
-    def definitions() -> list[dict]:
-        """The `tools` array of a chat completions request."""
-        return [{"type": "function", "function": d} for d in DEFINITIONS]
 
     def run(self, name: str, arguments: str) -> ToolResult:
         handler = self._handlers.get(name)

@@ -11,7 +11,6 @@ summed token usage. The turn ends at the first step without tool calls, or after
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from assistant import semconv as sc
 from assistant.agent.faults import ERROR_TOOL_FAULT, ToolFault, draw
-from assistant.agent.tools import ShopTools, ToolResult, tool_error
+from assistant.agent.tools import DEFINITIONS_JSON, TOOLS, ShopTools, ToolResult, tool_error
 from assistant.config import Config
 from assistant.genai import ChatCall, ChatParams
 from assistant.sse import frame
@@ -147,9 +146,7 @@ class AgentTurn:
     def step_params(self) -> ChatParams:
         """The next model call: the turn's conversation so far, and the tools."""
         self.steps += 1
-        return replace(
-            self.params, messages=tuple(self.messages), tools=tuple(ShopTools.definitions())
-        )
+        return replace(self.params, messages=tuple(self.messages), tools=TOOLS)
 
     @property
     def steps_left(self) -> bool:
@@ -300,9 +297,9 @@ class AgentTurn:
         if self.time_to_answer_s is not None:
             attributes[sc.ASSISTANT_AGENT_TIME_TO_ANSWER] = self.time_to_answer_s
         if self._cfg.capture_in_span:
-            attributes[sc.GEN_AI_TOOL_DEFINITIONS] = json.dumps(
-                [d["function"] for d in ShopTools.definitions()], separators=(",", ":")
-            )[: self._cfg.attribute_value_limit]
+            attributes[sc.GEN_AI_TOOL_DEFINITIONS] = DEFINITIONS_JSON[
+                : self._cfg.attribute_value_limit
+            ]
         if error_type:
             attributes[sc.ERROR_TYPE] = error_type
             self.span.set_status(Status(StatusCode.ERROR, error_type))
