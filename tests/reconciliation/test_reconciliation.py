@@ -193,8 +193,8 @@ def test_scorecard_agrees_with_strict(run, reconciliation, tmp_path):
 @pytest.mark.browser
 def test_the_scorecard_in_headless_chromium(run, tmp_path):
     """This run's scorecard as a browser shows it: its verdict and one section per model with the
-    figures of the report, every chart drawn, nothing fetched from elsewhere. The agent run's
-    picture (build/screenshots/scorecard-agent.png) is the README's."""
+    figures of the report, every chart drawn, nothing fetched from elsewhere (pictures in
+    build/screenshots/; the README's comes from scripts/readme_scorecard.py, a larger run)."""
     assert _scorecard(run, tmp_path).returncode == 0
     report = json.loads((tmp_path / "scorecard.json").read_text())
     external: list[str] = []
