@@ -254,38 +254,17 @@ def import_framework(fw: str):
 # --- 1. the direct loop (as the repo) -------------------------------------------------------------
 
 
-class Assembler:
-    """agent/turn.py's ToolCallAssembler, reduced: calls by index, id/name first, args appended."""
-
-    def __init__(self) -> None:
-        self.calls: dict[int, dict] = {}
-
-    def add(self, entries) -> list[dict]:
-        started = []
-        for e in entries:
-            idx = e.get("index", 0)
-            fn = e.get("function") or {}
-            call = self.calls.get(idx)
-            if call is None:
-                call = self.calls[idx] = {"id": "", "name": "", "arguments": ""}
-                started.append(call)
-            if e.get("id") and not call["id"]:
-                call["id"] = e["id"]
-            if fn.get("name") and not call["name"]:
-                call["name"] = fn["name"]
-            if isinstance(fn.get("arguments"), str):
-                call["arguments"] += fn["arguments"]
-        return started
-
-
 def make_direct(base_url: str, model: str, typed: bool):
     import openai
 
-    _, TOOLS, shop_tools = load_tools()
+    _, TOOLS, shop_tools = load_tools()  # puts services/assistant/src on sys.path
+    from assistant.agent.turn import ToolCallAssembler  # the repo's own, as the loop uses it
+
     client = openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=30)
 
     def stream(messages):
-        """(content, tool-call entries as dicts, usage dict) per chunk, either way."""
+        """(content, the chunk as a dict when it carries tool calls, usage dict) per chunk, either
+        way."""
         body = {
             "model": model,
             "messages": messages,
@@ -316,7 +295,8 @@ def make_direct(base_url: str, model: str, typed: bool):
                         }
                         for tc in d.tool_calls
                     ]
-                yield d.content, entries, usage
+                tool_chunk = {"choices": [{"delta": {"tool_calls": entries}}]} if entries else None
+                yield d.content, tool_chunk, usage
         else:  # the repo's way (assistant/llm.py): the SDK's SSE decoder, chunks as plain dicts
             for chunk in client.post(
                 "/chat/completions",
@@ -327,7 +307,8 @@ def make_direct(base_url: str, model: str, typed: bool):
             ):
                 choices = chunk.get("choices") or []
                 delta = (choices[0].get("delta") or {}) if choices else {}
-                yield delta.get("content"), delta.get("tool_calls"), chunk.get("usage")
+                tool_chunk = chunk if delta.get("tool_calls") else None
+                yield delta.get("content"), tool_chunk, chunk.get("usage")
 
     def run_turn(turn: Turn) -> None:
         messages = [
@@ -336,21 +317,21 @@ def make_direct(base_url: str, model: str, typed: bool):
         ]
         for _ in range(MAX_STEPS):
             turn.steps += 1
-            asm, text = Assembler(), []
-            for content, entries, usage in stream(messages):
+            asm, text = ToolCallAssembler(), []
+            for content, tool_chunk, usage in stream(messages):
                 if usage:
                     turn.completion_tokens += usage["completion_tokens"]
                 if content:
                     turn.output("text")
                     text.append(content)
-                if entries:
-                    started = asm.add(entries)
+                if tool_chunk:
+                    started = asm.add(tool_chunk)
                     if started:
                         turn.tool_name_seen()
                         turn.output("header")
                     else:
                         turn.output("args")
-            calls = [asm.calls[i] for i in sorted(asm.calls)]
+            calls = asm.assembled()
             if not calls:
                 turn.final = "".join(text)
                 return
@@ -358,19 +339,12 @@ def make_direct(base_url: str, model: str, typed: bool):
                 {
                     "role": "assistant",
                     "content": "".join(text) or None,
-                    "tool_calls": [
-                        {
-                            "id": c["id"],
-                            "type": "function",
-                            "function": {"name": c["name"], "arguments": c["arguments"]},
-                        }
-                        for c in calls
-                    ],
+                    "tool_calls": [c.message() for c in calls],
                 }
             )
             for c in calls:
-                content = run_tool(shop_tools, c["name"], c["arguments"])
-                messages.append({"role": "tool", "tool_call_id": c["id"], "content": content})
+                content = run_tool(shop_tools, c.name, c.arguments)
+                messages.append({"role": "tool", "tool_call_id": c.id, "content": content})
         turn.error = "max_steps"
 
     return run_turn, None
